@@ -1,0 +1,46 @@
+// Durable file-system primitives. Everything the kubelet or an operator reads is written with
+// WriteFileAtomic: a reader sees the old content or the new, never a partial file, even after
+// power loss (temp file in the same directory, write, fsync, rename, fsync the directory).
+#pragma once
+
+#include <sys/types.h>
+
+#include <filesystem>
+#include <string>
+#include "absl/strings/string_view.h"
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace lifeboat::base {
+
+// Reads a whole file. NotFound if it does not exist.
+absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path);
+
+// Atomically replaces `path` with `data`, created with exactly `mode` (umask ignored).
+// The parent directory must exist. Failures leave any previous file untouched and no temp file.
+absl::Status WriteFileAtomic(const std::filesystem::path& path, absl::string_view data, mode_t mode);
+
+// Creates `path` and missing parents with `mode` (existing directories keep their mode unless
+// `enforce` is set, in which case the final directory is chmod'ed to `mode`).
+absl::Status MakeDirs(const std::filesystem::path& path, mode_t mode, bool enforce = false);
+
+// fsyncs a directory so that renames and unlinks inside it are durable.
+absl::Status SyncDir(const std::filesystem::path& dir);
+
+// Removes a file; a missing file is not an error. The parent directory is fsynced.
+absl::Status RemoveFile(const std::filesystem::path& path);
+
+// Removes a directory tree; a missing tree is not an error.
+absl::Status RemoveTree(const std::filesystem::path& path);
+
+// Changes owner of `path` (no-op when uid/gid already match).
+absl::Status Chown(const std::filesystem::path& path, uid_t uid, gid_t gid);
+
+// Removes leftover temp files (names starting with ".lifeboat-tmp") from `dir`.
+absl::Status RemoveStaleTempFiles(const std::filesystem::path& dir);
+
+// The prefix of temp files made by WriteFileAtomic. The kubelet ignores files starting with '.'.
+inline constexpr absl::string_view kTempPrefix = ".lifeboat-tmp";
+
+}  // namespace lifeboat::base

@@ -1,0 +1,10 @@
+// The subcommands, each in its own file.
+#pragma once
+
+#include "cli/app.h"
+
+namespace lifeboat::cli {
+
+Runner AddRecoverCommand(CLI::App& app);
+
+}  // namespace lifeboat::cli

@@ -1,0 +1,96 @@
+#include <iostream>
+#include <memory>
+
+#include "absl/strings/str_cat.h"
+#include "apiserver/client.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "cli/commands.h"
+#include "kube/kubeconfig.h"
+#include "recovery/asset_dir.h"
+#include "recovery/render.h"
+#include "recovery/source.h"
+
+namespace lifeboat::cli {
+namespace {
+
+struct RecoverFlags {
+  std::string recovery_dir;
+  std::string kubeconfig;
+  std::string etcd_servers;
+  std::string etcd_ca;
+  std::string etcd_cert;
+  std::string etcd_key;
+  std::string etcd_prefix = "/registry";
+  std::string ns = "kube-system";
+};
+
+absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const RecoverFlags& f,
+                                                                   const kube::Kubeconfig& kc) {
+  if (!f.etcd_servers.empty()) {
+    return absl::UnimplementedError("reading the control plane from etcd is not available yet in this build");
+  }
+  LB_ASSIGN_OR_RETURN(auto client, apiserver::Client::Create(kc));
+  return std::unique_ptr<recovery::ObjectSource>(
+      std::make_unique<recovery::ApiServerSource>(std::move(client)));
+}
+
+absl::Status Recover(const RecoverFlags& f) {
+  LB_ASSIGN_OR_RETURN(kube::Kubeconfig kc, kube::LoadKubeconfig(f.kubeconfig));
+  LB_ASSIGN_OR_RETURN(auto source, OpenSource(f, kc));
+  std::cout << "Reading the control plane of namespace " << f.ns << " from " << source->Describe()
+            << std::endl;
+  LB_ASSIGN_OR_RETURN(recovery::ClusterObjects objects, recovery::FetchControlPlane(*source, f.ns));
+  for (const auto& w : objects.workloads) {
+    std::cout << "  found " << w.value("kind", "") << " " << f.ns << "/"
+              << w["metadata"].value("name", "") << std::endl;
+  }
+  std::cout << "  read " << objects.secrets.size() << " referenced Secret(s) and "
+            << objects.config_maps.size() << " ConfigMap(s)" << std::endl;
+  LB_ASSIGN_OR_RETURN(recovery::AssetSet assets, recovery::Render(objects, kc.Flatten()));
+  for (const auto& note : assets.notes) LOG_WARN("{}", note);
+  LB_RETURN_IF_ERROR(recovery::WriteAssetDir(assets, f.recovery_dir));
+  std::cout << "Wrote " << assets.files.size() << " files to " << f.recovery_dir << ":" << std::endl;
+  for (const auto& [rel, file] : assets.files) {
+    if (rel.rfind("bootstrap-manifests/", 0) == 0) std::cout << "  " << rel << std::endl;
+  }
+  std::cout << "Next, on a control-plane node: sudo lifeboat start --asset-dir=" << f.recovery_dir
+            << std::endl;
+  return absl::OkStatus();
+}
+
+}  // namespace
+
+Runner AddRecoverCommand(CLI::App& app) {
+  auto f = std::make_shared<RecoverFlags>();
+  app.footer(
+      "Sources:\n"
+      "  API server still running:   --kubeconfig only\n"
+      "  etcd still running:         --etcd-servers (and --etcd-*-path for TLS)\n"
+      "The recovery dir receives bootstrap-manifests/, tls/ (Secrets and ConfigMaps, 0600) and\n"
+      "auth/kubeconfig. Then run `lifeboat start --asset-dir=<recovery-dir>`.");
+  app.add_option("--recovery-dir", f->recovery_dir, "Output directory for the bootstrap control plane")
+      ->required();
+  app.add_option("--kubeconfig", f->kubeconfig,
+                 "kubeconfig of the cluster (read from when no etcd flag is given; copied to "
+                 "auth/kubeconfig)")
+      ->required();
+  app.add_option("--etcd-servers", f->etcd_servers, "etcd endpoints, comma-separated (https://host:port)");
+  app.add_option("--etcd-ca-path", f->etcd_ca, "CA bundle that signed the etcd server certificates");
+  app.add_option("--etcd-certificate-path", f->etcd_cert, "client certificate for etcd");
+  app.add_option("--etcd-private-key-path", f->etcd_key, "client key for etcd");
+  app.add_option("--etcd-prefix", f->etcd_prefix, "the API server's --etcd-prefix")
+      ->capture_default_str();
+  app.add_option("--namespace", f->ns, "namespace of the self-hosted control plane")
+      ->capture_default_str();
+  return [f] {
+    absl::Status st = Recover(*f);
+    if (!st.ok()) {
+      std::cerr << "recover failed: " << st.message() << std::endl;
+      return kExitFailure;
+    }
+    return kExitOk;
+  };
+}
+
+}  // namespace lifeboat::cli

@@ -1,0 +1,32 @@
+// YAML and JSON codecs for Kubernetes objects. Every source of objects converges on
+// nlohmann::json as the API server would serve it; this is the adapter for text on disk.
+// Output is deterministic: keys sorted, the same input gives the same bytes.
+#pragma once
+
+#include <string>
+#include "absl/strings/string_view.h"
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace lifeboat::kube {
+
+using Json = nlohmann::json;
+
+// Parses a single JSON document. InvalidArgument with the parser's position on bad input.
+absl::StatusOr<Json> ParseJson(absl::string_view text);
+
+// Parses YAML or JSON text holding one or more documents (`---` separated). Empty documents
+// are skipped. Scalars resolve as in YAML 1.2's core schema, which is what Kubernetes does:
+// unquoted true/false, null/~, integers and floats; everything quoted is a string.
+absl::StatusOr<std::vector<Json>> ParseDocuments(absl::string_view text);
+
+// Renders `value` as block-style YAML ending in a newline. Strings that YAML could read as
+// anything else are double-quoted, so ParseDocuments(ToYaml(v)) == v.
+std::string ToYaml(const Json& value);
+
+// Renders `value` as indented JSON ending in a newline.
+std::string ToPrettyJson(const Json& value);
+
+}  // namespace lifeboat::kube
