@@ -1,0 +1,48 @@
+// The real Kubernetes test bed (testbed/testbed.sh) from C++ tests: etcd with TLS, the real
+// kube-apiserver, optionally controller manager, scheduler and hollow-kubelet nodes, all on free
+// loopback ports in a temporary directory, torn down when the object dies.
+#pragma once
+
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "testing/process.h"
+
+namespace lifeboat::testing {
+
+struct TestbedOptions {
+  bool controllers = false;      // controller manager + scheduler
+  int nodes = 0;                 // hollow kubelet nodes node-1..node-N
+  std::string encryption_config;  // path of an EncryptionConfiguration for the API server
+  std::string storage_media_type;
+};
+
+class Testbed {
+ public:
+  // Starts a test bed. FailedPrecondition (with the command to run) if the binaries are not built.
+  static absl::StatusOr<std::unique_ptr<Testbed>> Start(const TestbedOptions& options);
+  ~Testbed();
+
+  // A key of the test bed's env file (KUBECONFIG, ETCD_ENDPOINTS, NODE_1_MANIFESTS, ...).
+  std::string Env(const std::string& key) const;
+  const std::string& dir() const { return dir_; }
+
+  // `testbed.sh <verb> <dir> <args...>`, e.g. Script("stop", {"apiserver"}).
+  absl::Status Script(const std::string& verb, const std::vector<std::string>& args = {});
+  absl::Status LoadFixture() { return Script("load-fixture"); }
+  // kubectl with the admin kubeconfig; returns stdout.
+  absl::StatusOr<std::string> Kubectl(const std::vector<std::string>& args);
+
+ private:
+  Testbed() = default;
+  std::string dir_;
+  std::map<std::string, std::string> env_;
+};
+
+// The repository's testbed/testbed.sh.
+std::string TestbedScript();
+
+}  // namespace lifeboat::testing
