@@ -68,7 +68,7 @@ Runner AddRecoverCommand(CLI::App& app) {
       "  API server still running:   --kubeconfig only\n"
       "  etcd still running:         --etcd-servers (and --etcd-*-path for TLS)\n"
       "The recovery dir receives bootstrap-manifests/, tls/ (Secrets and ConfigMaps, 0600) and\n"
-      "auth/kubeconfig. Then run `lifeboat start --asset-dir=<recovery-dir>`.");
+      "auth/kubeconfig. Then run `lifeboat start --asset-dir=<recovery-dir>`.\n");
   app.add_option("--recovery-dir", f->recovery_dir, "Output directory for the bootstrap control plane")
       ->required();
   app.add_option("--kubeconfig", f->kubeconfig,
@@ -86,7 +86,7 @@ Runner AddRecoverCommand(CLI::App& app) {
   return [f] {
     absl::Status st = Recover(*f);
     if (!st.ok()) {
-      std::cerr << "recover failed: " << st.message() << std::endl;
+      LOG_ERROR("recover failed: {}", std::string(st.message()));
       return kExitFailure;
     }
     return kExitOk;

@@ -78,8 +78,11 @@ absl::StatusOr<AssetSet> RenderUnchecked(const ClusterObjects& objects, const st
     const Json template_spec = w->value("/spec/template/spec"_json_pointer, Json::object());
 
     Json metadata = {{"name", name}, {"namespace", ns}};
-    if (meta.contains("annotations") && !meta["annotations"].empty()) {
-      metadata["annotations"] = meta["annotations"];
+    if (meta.contains("annotations") && meta["annotations"].is_object()) {
+      Json annotations = meta["annotations"];
+      // It describes the Deployment/DaemonSet, and would make `kubectl apply` misread the pod.
+      annotations.erase("kubectl.kubernetes.io/last-applied-configuration");
+      if (!annotations.empty()) metadata["annotations"] = std::move(annotations);
     }
     kube::ObjectLookup lookup = [&](absl::string_view kind, absl::string_view obj) -> const Json* {
       const auto& m = kind == "Secret" ? objects.secrets : objects.config_maps;
