@@ -5,6 +5,7 @@
 #include <openssl/pem.h>
 #include <openssl/x509.h>
 
+#include <algorithm>
 #include <atomic>
 
 #include "absl/strings/ascii.h"
@@ -167,7 +168,9 @@ absl::Status EtcdClient::Impl::Call(const etcdserverpb::RangeRequest& req,
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdClientOptions& options) {
   auto impl = std::make_unique<Impl>();
   impl->options = options;
-  if (options.page_size <= 0) return absl::InvalidArgumentError("etcd page size must be > 0");
+  if (options.page_size <= 0 || options.page_bytes <= 0 || options.max_page_size <= 0) {
+    return absl::InvalidArgumentError("etcd page sizes must be > 0");
+  }
   if (options.cert_file.empty() != options.key_file.empty()) {
     return absl::InvalidArgumentError(
         "an etcd client certificate and its key must be given together (got only the " +
@@ -283,6 +286,7 @@ absl::Status EtcdClient::Range(absl::string_view prefix,
   req.set_serializable(impl_->options.serializable);
   int64_t limit = impl_->options.page_size;
   int64_t pinned = 0;
+  int64_t seen_bytes = 0, seen_keys = 0;
   etcdserverpb::RangeResponse resp;
   while (true) {
     req.set_limit(limit);
@@ -308,10 +312,15 @@ absl::Status EtcdClient::Range(absl::string_view prefix,
     std::string next = resp.kvs(n - 1).key();
     next.push_back('\0');
     for (mvccpb::KeyValue& kv : *resp.mutable_kvs()) {
+      seen_bytes += kv.key().size() + kv.value().size() + 32;  // + revisions and framing
+      ++seen_keys;
       LB_RETURN_IF_ERROR(each(FromProto(std::move(kv))));
     }
     if (!resp.more()) return absl::OkStatus();
     req.set_key(std::move(next));
+    const int64_t average = std::max<int64_t>(1, seen_bytes / seen_keys);
+    limit = std::clamp<int64_t>(impl_->options.page_bytes / average, 1,
+                                std::max<int64_t>(1, impl_->options.max_page_size));
   }
 }
 

@@ -36,8 +36,14 @@ struct EtcdClientOptions {
   std::string key_file;
   // Deadline of each request to one endpoint (a paged Range makes one request per page).
   std::chrono::milliseconds request_timeout{10000};
-  // Keys per Range page. Pages too large for the message limit are halved automatically.
+  // Keys in the first Range page. Later pages are sized from the average key+value size seen
+  // so far to hold about `page_bytes` (at most `max_page_size` keys): etcd before 3.5 walks the
+  // whole rest of the range for every limited request, so many small pages cost quadratic time,
+  // while one unlimited request would hold everything in memory at once. A page too large for
+  // `max_response_bytes` is retried at half the size.
   int64_t page_size = 500;
+  int64_t page_bytes = 4 << 20;
+  int64_t max_page_size = 10000;
   // Largest response accepted; Kubernetes objects are at most ~1.5 MiB each.
   int max_response_bytes = 64 << 20;
   // Answer from the contacted member's own state instead of a linearizable (quorum) read: lets

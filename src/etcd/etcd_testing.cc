@@ -114,8 +114,11 @@ absl::Status EtcdServer::Launch() {
   if (tls_) {
     argv.push_back("--cert-file=" + dir_ + "/server.crt");
     argv.push_back("--key-file=" + dir_ + "/server.key");
-    argv.push_back("--trusted-ca-file=" + dir_ + "/ca.crt");
-    if (client_cert_auth_) argv.push_back("--client-cert-auth");
+    // etcd turns client-certificate authentication on whenever it is given a trusted CA.
+    if (client_cert_auth_) {
+      argv.push_back("--trusted-ca-file=" + dir_ + "/ca.crt");
+      argv.push_back("--client-cert-auth");
+    }
   }
   const std::string log = dir_ + "/etcd.log";
   std::vector<char*> args;
