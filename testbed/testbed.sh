@@ -19,6 +19,9 @@ set -euo pipefail
 
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 PROG=testbed
+# Settings from the caller's environment (DIR/env, once sourced, reuses some of these names).
+OPT_OWNER=${TESTBED_OWNER_PID:-}
+OPT_BIN=${TESTBED_BIN:-}
 
 say() { echo "==> $PROG: $*" >&2; }
 fail() { echo "==> $PROG: ERROR: $*" >&2; exit 1; }
@@ -30,18 +33,22 @@ usage() { sed -n '6,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2;
 abspath() { mkdir -p "$1" && (cd "$1" && pwd -P); }
 
 binaries() {
-  if [[ -n ${TESTBED_BIN:-} ]]; then echo "$TESTBED_BIN"; return; fi
+  if [[ -n $OPT_BIN ]]; then echo "$OPT_BIN"; return; fi
   "$HERE/build.sh"
 }
 
 # Ports in use: every local TCP port of any socket (listening or not).
 used_ports() { ss -Htan 2>/dev/null | awk '{print $4}' | sed -E 's/.*[:.]([0-9]+)$/\1/' | sort -un; }
+# The kernel hands out local ports of outgoing connections from ip_local_port_range (usually
+# 32768-60999); a port picked there can be taken by a connection before our server binds it.
+read -r EPH_LO EPH_HI </proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || { EPH_LO=32768; EPH_HI=60999; }
 declare -A TAKEN=()
-alloc_port() { # alloc_port VAR: a free port in 20000-60000, never the same twice in one run
+alloc_port() { # alloc_port VAR: a free port in 20000-60000 outside the ephemeral range, not yet handed out
   local p used tries
   used=" $(used_ports | tr '\n' ' ') "
-  for ((tries = 0; tries < 500; tries++)); do
+  for ((tries = 0; tries < 1000; tries++)); do
     p=$((20000 + (RANDOM * 32768 + RANDOM) % 40001))
+    ((p >= EPH_LO && p <= EPH_HI)) && continue
     [[ $used == *" $p "* || -n ${TAKEN[$p]:-} ]] && continue
     TAKEN[$p]=1
     printf -v "$1" '%s' "$p"
@@ -181,6 +188,7 @@ component_cmd() {
         --logger zap --log-outputs stderr)
       ;;
     apiserver)
+      # shellcheck disable=SC2054 # the commas are part of flag values
       CMD=("$TESTBED_BIN/kube-apiserver"
         --advertise-address=127.0.0.1 --bind-address=127.0.0.1 --secure-port="$APISERVER_PORT"
         --insecure-port=0
@@ -309,12 +317,24 @@ kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
 
 # Start and wait until ready; on failure stop it again.
 start_component() {
-  local c=$1 t0=$SECONDS pid
+  local c=$1 pid
+  component_cmd "$c" # fails on an unknown component
   pid=$(pid_of "$c")
   if alive "$pid"; then say "$c already running (pid $pid)"; return 0; fi
-  say "starting $c"
-  launch "$c"
-  local ok=0
+  begin_component "$c"
+  await_component "$c"
+}
+
+begin_component() {
+  say "starting $1"
+  STARTED_AT[$1]=$SECONDS
+  SINCE[$1]=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  launch "$1"
+}
+declare -A STARTED_AT=() SINCE=()
+
+await_component() {
+  local c=$1 ok=0
   case $c in
     etcd) wait_for etcd 60 etcd_ready && ok=1 ;;
     apiserver) wait_for apiserver 120 apiserver_ready && ok=1 ;;
@@ -322,17 +342,15 @@ start_component() {
     scheduler) wait_for "$c" 60 healthz_ok "$SCHEDULER_PORT" && ok=1 ;;
     node-*)
       node_vars "${c#node-}"
-      local since
-      since=$(date -u +%Y-%m-%dT%H:%M:%SZ)
       wait_for "$c" 120 healthz_node && wait_for "$c" 120 node_labeled "$NNAME" &&
-        wait_for "$c" 120 node_ready "$NNAME" "$since" && ok=1
+        wait_for "$c" 120 node_ready "$NNAME" "${SINCE[$c]}" && ok=1
       ;;
   esac
   if ((ok == 0)); then
     stop_component "$c" quiet
     return 1
   fi
-  say "$c ready in $((SECONDS - t0)) s (pid $(pid_of "$c"))"
+  say "$c ready in $((SECONDS - STARTED_AT[$c])) s (pid $(pid_of "$c"))"
 }
 healthz_node() { [[ $(curl -s --max-time 3 "http://127.0.0.1:$NHEALTHZ/healthz") == ok ]]; }
 
@@ -464,7 +482,7 @@ cmd_up() {
   write_kubeconfig "$DIR/kubeconfig/controller-manager.kubeconfig" controller-manager system:kube-controller-manager
   write_kubeconfig "$DIR/kubeconfig/scheduler.kubeconfig" scheduler system:kube-scheduler
 
-  local owner=${TESTBED_OWNER_PID:-}
+  local owner=$OPT_OWNER
   [[ -z $owner ]] && owner=$(default_owner)
 
   {
@@ -527,7 +545,7 @@ cmd_up() {
   load_env
 
   # From here on, a failure stops whatever was started.
-  trap 'rc=$?; if ((rc != 0)); then echo "==> $PROG: up failed; stopping what it started" >&2; stop_all quiet; fi' EXIT
+  trap 'rc=$?; if ((rc != 0)); then echo "==> $PROG: up failed; stopping what it started" >&2; cmd_down; fi' EXIT
   if [[ $owner != none ]]; then start_watchdog "$owner"; fi
 
   start_component etcd
@@ -536,28 +554,35 @@ cmd_up() {
     start_component controller-manager
     start_component scheduler
   fi
-  for ((i = 1; i <= nodes; i++)); do start_component "node-$i"; done
+  # Nodes start side by side.
+  for ((i = 1; i <= nodes; i++)); do begin_component "node-$i"; done
+  for ((i = 1; i <= nodes; i++)); do await_component "node-$i"; done
   trap - EXIT
   say "up in $((SECONDS - t_up)) s; source $DIR/env"
 }
 
-stop_all() {
-  local c f
-  rm -f "$DIR/pids/watchdog.pid" # the watchdog sees this and exits
-  # Nodes and controllers first, then the API server, etcd last.
-  for f in "$DIR"/pids/node-*.pid; do [[ -e $f ]] && stop_component "$(basename "$f" .pid)" "${1:-}"; done
-  for c in scheduler controller-manager apiserver etcd; do stop_component "$c" "${1:-}"; done
-  for f in "$DIR"/pids/*.pid; do [[ -e $f ]] && stop_component "$(basename "$f" .pid)" "${1:-}"; done
-  return 0
-}
-
+# down: SIGTERM to every group at once, SIGKILL to what is left after ${TESTBED_DOWN_GRACE:-5} s
+# (the API server can take 10 s or more to drain).
 cmd_down() {
   [[ -d $DIR/pids ]] || { say "nothing running in $DIR"; return 0; }
-  local wd
-  wd=$(pid_of watchdog)
-  stop_all
-  [[ -n $wd ]] && kill_group "$wd" 3
-  say "down"
+  local t0=$SECONDS f pg grace=${TESTBED_DOWN_GRACE:-5} left i
+  local -a groups=()
+  for f in "$DIR"/pids/*.pid; do
+    [[ -e $f ]] || continue
+    pg=$(cat "$f" 2>/dev/null || true)
+    [[ -n $pg ]] && groups+=("$pg")
+  done
+  rm -f "$DIR"/pids/*.pid # the watchdog sees its pid file go and exits
+  ((${#groups[@]})) || { say "nothing running in $DIR"; return 0; }
+  for pg in "${groups[@]}"; do kill -TERM -- "-$pg" 2>/dev/null || true; done
+  for ((i = 0; i < grace * 10; i++)); do
+    left=0
+    for pg in "${groups[@]}"; do group_alive "$pg" && left=1; done
+    ((left)) || break
+    sleep 0.1
+  done
+  for pg in "${groups[@]}"; do kill_group "$pg" 0; done
+  say "down in $((SECONDS - t0)) s"
 }
 
 cmd_start() {
@@ -640,10 +665,42 @@ cmd_load_fixture() {
 
 (($# >= 2)) || usage
 sub=$1
-DIR=$(abspath "$2")
+if [[ $sub == up ]]; then
+  DIR=$(abspath "$2")
+else
+  if [[ ! -d $2 ]]; then
+    [[ $sub == down ]] && { say "nothing running in $2"; exit 0; }
+    fail "no test bed directory $2"
+  fi
+  DIR=$(cd "$2" && pwd -P)
+fi
 shift 2
 case $sub in
-  up) cmd_up "$@" ;;
+  up)
+    # Two test beds coming up at once can still pick the same free port: try again on a clash.
+    for attempt in 1 2 3; do
+      # In the background so a signal to us reaches it (and no `||`: that would switch off errexit).
+      (
+        set -e
+        trap 'exit 143' TERM INT HUP
+        cmd_up "$@"
+      ) &
+      child=$!
+      trap 'kill -TERM "$child" 2>/dev/null; wait "$child"; exit 143' TERM INT HUP
+      rc=0
+      wait "$child" || rc=$?
+      trap - TERM INT HUP
+      ((rc == 0)) && exit 0
+      clash=0
+      for log in "$DIR"/logs/*.log; do
+        [[ -e $log ]] || continue
+        awk '/^==== /{buf=""} {buf=buf $0 "\n"} END{printf "%s", buf}' "$log" |
+          grep -q "address already in use" && clash=1
+      done
+      ((clash && attempt < 3)) || exit "$rc"
+      say "a port was taken meanwhile; trying again with other ports"
+    done
+    ;;
   down) cmd_down ;;
   start) cmd_start "$@" ;;
   stop) cmd_stop "$@" ;;
