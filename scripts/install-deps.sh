@@ -12,7 +12,7 @@ PACKAGES=(
   etcd-server etcd-client openssl jq rsync time
 )
 # The test bed builds Kubernetes v1.20.2 from Debian's source package with Debian's Go.
-TESTBED_PACKAGES=(golang-go dpkg-dev ca-certificates)
+TESTBED_PACKAGES=(golang-go dpkg-dev patch ca-certificates curl iproute2 procps util-linux)
 
 want=("${PACKAGES[@]}")
 if [[ "${1:-}" == "--testbed" ]]; then want+=("${TESTBED_PACKAGES[@]}"); fi
