@@ -1,5 +1,6 @@
 #include "etcd/client.h"
 
+#include <grpc/support/log.h>
 #include <grpcpp/grpcpp.h>
 #include <openssl/bio.h>
 #include <openssl/pem.h>
@@ -7,6 +8,7 @@
 
 #include <algorithm>
 #include <atomic>
+#include <mutex>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -14,6 +16,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "base/file.h"
+#include "base/log.h"
 #include "base/status.h"
 #include "etcd/rpc.grpc.pb.h"
 
@@ -107,11 +110,41 @@ std::string DescribeGrpc(const grpc::Status& s) {
   return out;
 }
 
-bool LooksLikeTlsFailure(absl::string_view message) {
-  for (absl::string_view hint : {"handshake", "certificate", "CERTIFICATE", "SSL", "tls", "TLS"}) {
-    if (absl::StrContains(message, hint)) return true;
+// gRPC reports TLS trouble as a generic Unavailable; say what the operator should check.
+std::string TlsHint(const EtcdClientOptions& o, absl::string_view why) {
+  if (absl::StrContains(why, "certificate verify failed") ||
+      absl::StrContains(why, "CERTIFICATE_VERIFY_FAILED")) {
+    return absl::StrCat(" — the server's TLS certificate was rejected: check that ",
+                        o.ca_file.empty() ? std::string("the system trust store")
+                                          : "the CA file " + o.ca_file,
+                        " signed it and that it names this host");
   }
-  return false;
+  if (absl::StrContains(why, "Connection refused") ||
+      absl::StrContains(why, "Failed to connect to remote host")) {
+    return "";
+  }
+  for (absl::string_view hint : {"andshake", "SSL", "TLS", "Endpoint read failed", "Socket closed"}) {
+    if (absl::StrContains(why, hint)) {
+      return o.cert_file.empty()
+                 ? " — the TLS connection was closed: the server probably requires a client "
+                   "certificate (none given)"
+                 : absl::StrCat(" — the TLS connection was closed: check that the server accepts "
+                                "the client certificate ",
+                                o.cert_file, " and trusts its CA");
+    }
+  }
+  return "";
+}
+
+// gRPC prints transport internals ("Decryption error: TSI_DATA_CORRUPTED") on stderr, which
+// alarms more than it informs next to our own message; keep them for debug logging.
+void RouteGrpcLogsToDebug() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    gpr_set_log_function([](gpr_log_func_args* args) {
+      LOG_DEBUG("grpc {}:{}: {}", args->file, args->line, args->message);
+    });
+  });
 }
 
 }  // namespace
@@ -149,11 +182,8 @@ absl::Status EtcdClient::Impl::Call(const etcdserverpb::RangeRequest& req,
         s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
       if (s.error_code() == grpc::StatusCode::DEADLINE_EXCEEDED) {
         absl::StrAppend(&why, " (no answer within ", options.request_timeout.count(), " ms)");
-      } else if (absl::StartsWith(ep.url, "https://") && LooksLikeTlsFailure(why)) {
-        absl::StrAppend(&why, " — TLS failed: check that the CA file ",
-                        options.ca_file.empty() ? "(system trust store)" : options.ca_file,
-                        " signed this server's certificate, that the certificate names the "
-                        "host, and that the server accepts the client certificate");
+      } else if (absl::StartsWith(ep.url, "https://")) {
+        absl::StrAppend(&why, TlsHint(options, why));
       }
       failures.push_back(absl::StrCat(ep.url, ": ", why));
       continue;
@@ -166,6 +196,7 @@ absl::Status EtcdClient::Impl::Call(const etcdserverpb::RangeRequest& req,
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdClientOptions& options) {
+  RouteGrpcLogsToDebug();
   auto impl = std::make_unique<Impl>();
   impl->options = options;
   if (options.page_size <= 0 || options.page_bytes <= 0 || options.max_page_size <= 0) {

@@ -11,6 +11,7 @@
 #include <bit>
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/escaping.h"
@@ -38,8 +39,9 @@ constexpr uint32_t kBucketLeafFlag = 0x01;
 constexpr size_t kTrailerSize = 32;  // SHA-256 appended by the snapshot stream
 constexpr size_t kMaxDepth = 64;     // a real tree of 2^32 pages is < 32 levels deep
 // Drop mapped pages from our resident set after touching this much of the file, so reading a
-// large snapshot does not look like (or become) a memory hog.
-constexpr size_t kReleaseEvery = 64 << 20;
+// snapshot of any size keeps resident memory bounded (the kernel keeps them in its page cache).
+constexpr size_t kReleaseEvery = 16 << 20;
+constexpr size_t kFaultAround = 64 << 10;
 
 template <typename T>
 T Read(const char* p) {
@@ -273,6 +275,7 @@ class Tree {
 
   absl::Status Visit(const Page& page) {
     if (page.id == 0) return absl::OkStatus();  // inline pages live inside a visited page
+    if (on_page_) on_page_(page.span);
     if (visited_.empty()) visited_.resize(meta_.pgid);
     if (visited_[page.id]) {
       return absl::DataLossError(absl::StrCat("corrupt bbolt file: page ", page.id,
@@ -285,6 +288,11 @@ class Tree {
   absl::string_view data_;
   Meta meta_;
   std::vector<bool> visited_;
+  std::function<void(size_t)> on_page_;
+
+ public:
+  // Called with the size of every page the walk enters.
+  void set_on_page(std::function<void(size_t)> fn) { on_page_ = std::move(fn); }
 };
 
 // The fields of an mvccpb.KeyValue, pointing into the serialized message.
@@ -453,7 +461,14 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
   if (has_trailer_ && !options.skip_hash_check) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_size = 0;
-    if (EVP_Digest(data.data(), data.size(), digest, &digest_size, EVP_sha256(), nullptr) != 1 ||
+    std::unique_ptr<EVP_MD_CTX, decltype(&EVP_MD_CTX_free)> md(EVP_MD_CTX_new(), &EVP_MD_CTX_free);
+    bool ok = md && EVP_DigestInit_ex(md.get(), EVP_sha256(), nullptr) == 1;
+    for (size_t off = 0; ok && off < data.size(); off += kReleaseEvery) {
+      size_t n = std::min(kReleaseEvery, data.size() - off);
+      ok = EVP_DigestUpdate(md.get(), data.data() + off, n) == 1;
+      Touched(n);
+    }
+    if (!ok || EVP_DigestFinal_ex(md.get(), digest, &digest_size) != 1 ||
         digest_size != kTrailerSize) {
       return context(absl::InternalError("SHA-256 computation failed"));
     }
@@ -485,6 +500,9 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
   if (key_bucket.size() < kBucketHeaderSize) {
     return context(absl::DataLossError("corrupt bbolt file: `key` bucket header too short"));
   }
+  // Pages are visited in tree order, which need not be file order, and the kernel maps up to
+  // 64 KiB around each fault.
+  tree.set_on_page([this](size_t span) { Touched(std::max(span, kFaultAround)); });
   uint64_t bucket_root = Read<uint64_t>(key_bucket.data());
   absl::StatusOr<Page> bucket_page =
       bucket_root == 0 ? Tree::InlinePage(key_bucket) : tree.ReadPage(bucket_root);
@@ -521,13 +539,15 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
                                               RevisionString(e.key),
                                               " is not an mvccpb.KeyValue"));
     }
-    Entry entry{static_cast<uint64_t>(kv.key.data() - data_),
-                static_cast<uint64_t>(e.value.data() - data_), static_cast<uint32_t>(kv.key.size()),
+    Entry entry{kv.key, static_cast<uint64_t>(e.value.data() - data_),
                 static_cast<uint32_t>(e.value.size())};
-    auto [it, inserted] = by_key.try_emplace(kv.key, static_cast<uint32_t>(latest.size()));
-    if (inserted) {
+    auto it = by_key.find(kv.key);
+    if (it == by_key.end()) {
+      entry.key = StoreKey(kv.key);
+      by_key.emplace(entry.key, static_cast<uint32_t>(latest.size()));
       latest.push_back({entry, tombstone});
     } else {
+      entry.key = latest[it->second].entry.key;
       latest[it->second] = {entry, tombstone};
     }
     return absl::OkStatus();
@@ -541,9 +561,27 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
   }
   latest = {};
   std::sort(entries_.begin(), entries_.end(),
-            [this](const Entry& a, const Entry& b) { return KeyOf(a) < KeyOf(b); });
+            [](const Entry& a, const Entry& b) { return a.key < b.key; });
   ReleaseTouchedPages();
   return absl::OkStatus();
+}
+
+absl::string_view SnapshotReader::StoreKey(absl::string_view key) {
+  constexpr size_t kChunk = 1 << 20;
+  if (key.size() > chunk_left_) {
+    chunk_left_ = std::max(kChunk, key.size());
+    key_chunks_.push_back(std::make_unique<char[]>(chunk_left_));
+  }
+  // A chunk fills from its end down, so the space left is also the next free offset.
+  chunk_left_ -= key.size();
+  char* at = key_chunks_.back().get() + chunk_left_;
+  std::memcpy(at, key.data(), key.size());
+  return absl::string_view(at, key.size());
+}
+
+void SnapshotReader::Touched(size_t bytes) {
+  touched_since_release_ += bytes;
+  if (touched_since_release_ >= kReleaseEvery) ReleaseTouchedPages();
 }
 
 void SnapshotReader::ReleaseTouchedPages() {
@@ -571,8 +609,8 @@ absl::StatusOr<KeyValue> SnapshotReader::Decode(const Entry& e) const {
 
 absl::StatusOr<std::optional<KeyValue>> SnapshotReader::Get(absl::string_view key) {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
-                             [this](const Entry& e, absl::string_view k) { return KeyOf(e) < k; });
-  if (it == entries_.end() || KeyOf(*it) != key) return std::optional<KeyValue>();
+                             [](const Entry& e, absl::string_view k) { return e.key < k; });
+  if (it == entries_.end() || it->key != key) return std::optional<KeyValue>();
   LB_ASSIGN_OR_RETURN(KeyValue kv, Decode(*it));
   return std::optional<KeyValue>(std::move(kv));
 }
@@ -580,13 +618,14 @@ absl::StatusOr<std::optional<KeyValue>> SnapshotReader::Get(absl::string_view ke
 absl::Status SnapshotReader::Range(absl::string_view prefix,
                                    const std::function<absl::Status(KeyValue&&)>& each) {
   auto it = std::lower_bound(entries_.begin(), entries_.end(), prefix,
-                             [this](const Entry& e, absl::string_view k) { return KeyOf(e) < k; });
+                             [](const Entry& e, absl::string_view k) { return e.key < k; });
   for (; it != entries_.end(); ++it) {
-    if (!absl::StartsWith(KeyOf(*it), prefix)) break;
+    if (!absl::StartsWith(it->key, prefix)) break;
     LB_ASSIGN_OR_RETURN(KeyValue kv, Decode(*it));
-    touched_since_release_ += it->value_size;
+    // Values are visited in key order, not file order, and the kernel maps up to 64 KiB around
+    // each fault, so count every decoded value as that much.
+    Touched(std::max<size_t>(it->value_size, kFaultAround));
     LB_RETURN_IF_ERROR(each(std::move(kv)));
-    if (touched_since_release_ >= kReleaseEvery) ReleaseTouchedPages();
   }
   return absl::OkStatus();
 }

@@ -62,20 +62,21 @@ class SnapshotReader : public KvReader {
   bool has_hash_trailer() const { return has_trailer_; }
 
  private:
-  // Where the latest revision of one user key lives inside the mapping.
+  // One live user key (a copy, so that sorting and searching never fault in file pages) and
+  // where its latest revision's value lives inside the mapping.
   struct Entry {
-    uint64_t key_offset;    // user key bytes
+    absl::string_view key;  // into key_chunks_
     uint64_t value_offset;  // the serialized mvccpb.KeyValue
-    uint32_t key_size;
     uint32_t value_size;
   };
 
   SnapshotReader() = default;
   absl::Status Load(SnapshotOptions options);
-  absl::string_view KeyOf(const Entry& e) const {
-    return absl::string_view(data_ + e.key_offset, e.key_size);
-  }
+  // Copies a key into stable storage (chunks that never move).
+  absl::string_view StoreKey(absl::string_view key);
   absl::StatusOr<KeyValue> Decode(const Entry& e) const;
+  // Counts bytes read from the mapping and drops its pages from memory every few MiB.
+  void Touched(size_t bytes);
   void ReleaseTouchedPages();
 
   std::string name_;
@@ -87,6 +88,8 @@ class SnapshotReader : public KvReader {
   int64_t revision_ = 0;
   size_t touched_since_release_ = 0;
   std::vector<Entry> entries_;  // live keys, sorted by user key
+  std::vector<std::unique_ptr<char[]>> key_chunks_;
+  size_t chunk_left_ = 0;
 };
 
 }  // namespace lifeboat::etcd
