@@ -1,0 +1,58 @@
+// Client of the local kubelet's /pods: the pods the kubelet runs or is about to run, including
+// those it learnt from the API server before the API went away, and its static pods.
+//
+// The secure port (10250) needs credentials the kubelet accepts (the kubeconfig's client
+// certificate or bearer token, authorised for `get nodes/proxy`); the read-only port (10255,
+// plain HTTP, no auth) is the fallback, and is disabled on most current clusters. The kubelet's
+// serving certificate is usually self-signed, so it is not verified: the connection goes to this
+// node's own address (HOST_IP).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kube/kubeconfig.h"
+
+namespace lifeboat::node {
+
+struct KubeletOptions {
+  std::string host = "127.0.0.1";
+  int secure_port = 10250;     // 0: do not use
+  int read_only_port = 10255;  // 0: do not use
+  std::chrono::milliseconds timeout{10000};
+  // How long to stay on the read-only port after the secure one failed before trying it again.
+  std::chrono::milliseconds secure_retry{60000};
+};
+
+class KubeletClient {
+ public:
+  // `credentials` supplies client certificate/key and token (its server is ignored); may be
+  // null for read-only use.
+  static absl::StatusOr<std::unique_ptr<KubeletClient>> Create(const KubeletOptions& options,
+                                                               const kube::Kubeconfig* credentials);
+  ~KubeletClient();
+
+  // GET /pods: the kubelet's PodList as JSON text. Errors: Unavailable (not reachable, timeout,
+  // 5xx), Unauthenticated (401), PermissionDenied (403: grant get on nodes/proxy); when both
+  // ports fail the message names both failures.
+  absl::StatusOr<std::string> GetPods();
+
+  // The URL that answered last ("" before).
+  std::string last_url() const { return last_url_; }
+
+ private:
+  KubeletClient() = default;
+  struct Endpoint;
+  absl::StatusOr<std::string> Get(Endpoint& e);
+
+  KubeletOptions options_;
+  std::unique_ptr<Endpoint> secure_;
+  std::unique_ptr<Endpoint> read_only_;
+  std::chrono::steady_clock::time_point secure_failed_at_{};
+  bool secure_failed_ = false;
+  std::string last_url_;
+};
+
+}  // namespace lifeboat::node

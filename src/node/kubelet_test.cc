@@ -1,0 +1,205 @@
+#include "node/kubelet.h"
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "testing/process.h"
+
+namespace lifeboat::node {
+namespace {
+
+namespace fs = std::filesystem;
+constexpr char kPods[] = R"({"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]})";
+
+std::string ReadAll(const fs::path& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// A CA, a serving certificate and a client certificate made with the openssl CLI.
+class Pki {
+ public:
+  Pki() {
+    char tmpl[] = "/tmp/lifeboat-kubelet-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    auto sh = [&](const std::string& cmd) {
+      auto r = lifeboat::testing::RunProcess({"sh", "-c", "cd " + dir_ + " && " + cmd});
+      ok_ = ok_ && r.exit_code == 0;
+    };
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=test-ca 2>/dev/null");
+    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.crt -days 1 -subj /CN=kubelet 2>/dev/null");
+    sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=checkpointer 2>/dev/null && "
+       "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1 2>/dev/null");
+  }
+  ~Pki() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  bool ok() const { return ok_; }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string Read(const std::string& name) const { return ReadAll(Path(name)); }
+
+ private:
+  std::string dir_;
+  bool ok_ = true;
+};
+
+// Runs an httplib server on a free loopback port in a thread.
+template <typename Server>
+class Running {
+ public:
+  explicit Running(std::unique_ptr<Server> s) : server_(std::move(s)) {
+    port_ = server_->bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+  }
+  ~Running() {
+    server_->stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  Server& server() { return *server_; }
+
+ private:
+  std::unique_ptr<Server> server_;
+  int port_;
+  std::thread thread_;
+};
+
+// A loopback port nothing listens on.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+TEST(KubeletClientTest, ReadOnlyPort) {
+  Running<httplib::Server> ro(std::make_unique<httplib::Server>());
+  ro.server().Get("/pods", [](const httplib::Request&, httplib::Response& res) {
+    res.set_content(kPods, "application/json");
+  });
+  KubeletOptions o;
+  o.secure_port = 0;
+  o.read_only_port = ro.port();
+  auto c = KubeletClient::Create(o, nullptr);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto body = (*c)->GetPods();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, kPods);
+  EXPECT_EQ((*c)->last_url(), "http://127.0.0.1:" + std::to_string(ro.port()) + "/pods");
+}
+
+TEST(KubeletClientTest, SecurePortWithClientCertificateAndToken) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  auto server = std::make_unique<httplib::SSLServer>(pki.Path("server.crt").c_str(), pki.Path("server.key").c_str(),
+                                                     pki.Path("ca.crt").c_str());
+  ASSERT_TRUE(server->is_valid());
+  Running<httplib::SSLServer> tls(std::move(server));
+  std::string seen_auth;
+  tls.server().Get("/pods", [&](const httplib::Request& req, httplib::Response& res) {
+    seen_auth = req.get_header_value("Authorization");
+    res.set_content(kPods, "application/json");
+  });
+  kube::Kubeconfig creds;
+  creds.client_cert_pem = pki.Read("client.crt");
+  creds.client_key_pem = pki.Read("client.key");
+  creds.token = "abc";
+  KubeletOptions o;
+  o.secure_port = tls.port();
+  o.read_only_port = 0;
+  auto c = KubeletClient::Create(o, &creds);
+  ASSERT_TRUE(c.ok()) << c.status();
+  auto body = (*c)->GetPods();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(seen_auth, "Bearer abc");
+
+  // Without the client certificate the TLS server (which requires one) refuses.
+  kube::Kubeconfig token_only;
+  token_only.token = "abc";
+  auto anon = KubeletClient::Create(o, &token_only);
+  ASSERT_TRUE(anon.ok());
+  auto refused = (*anon)->GetPods();
+  EXPECT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kUnavailable) << refused.status();
+}
+
+TEST(KubeletClientTest, FallsBackToReadOnlyAndRetriesSecureLater) {
+  Pki pki;
+  ASSERT_TRUE(pki.ok());
+  Running<httplib::Server> ro(std::make_unique<httplib::Server>());
+  int ro_calls = 0;
+  ro.server().Get("/pods", [&](const httplib::Request&, httplib::Response& res) {
+    ++ro_calls;
+    res.set_content(kPods, "application/json");
+  });
+  Running<httplib::SSLServer> secure(
+      std::make_unique<httplib::SSLServer>(pki.Path("server.crt").c_str(), pki.Path("server.key").c_str()));
+  int secure_calls = 0;
+  secure.server().Get("/pods", [&](const httplib::Request&, httplib::Response& res) {
+    ++secure_calls;
+    res.status = 403;
+    res.set_content("Forbidden (user=system:anonymous, verb=get, resource=nodes, subresource=proxy)", "text/plain");
+  });
+  KubeletOptions o;
+  o.secure_port = secure.port();
+  o.read_only_port = ro.port();
+  o.secure_retry = std::chrono::milliseconds(300);
+  auto c = KubeletClient::Create(o, nullptr);
+  ASSERT_TRUE(c.ok());
+  ASSERT_TRUE((*c)->GetPods().ok());
+  EXPECT_EQ((*c)->last_url(), "http://127.0.0.1:" + std::to_string(ro.port()) + "/pods");
+  ASSERT_TRUE((*c)->GetPods().ok());
+  EXPECT_EQ(secure_calls, 1) << "the secure port is not retried every time";
+  EXPECT_EQ(ro_calls, 2);
+  std::this_thread::sleep_for(std::chrono::milliseconds(350));
+  ASSERT_TRUE((*c)->GetPods().ok());
+  EXPECT_EQ(secure_calls, 2);
+  EXPECT_EQ(ro_calls, 3);
+}
+
+TEST(KubeletClientTest, ForbiddenNamesTheMissingPermission) {
+  Running<httplib::Server> ro(std::make_unique<httplib::Server>());
+  ro.server().Get("/pods", [](const httplib::Request&, httplib::Response& res) {
+    res.status = 403;
+    res.set_content("Forbidden", "text/plain");
+  });
+  KubeletOptions o;
+  o.secure_port = 0;
+  o.read_only_port = ro.port();
+  auto c = KubeletClient::Create(o, nullptr);
+  auto body = (*c)->GetPods();
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(body.status().message().find("nodes/proxy"), std::string::npos) << body.status();
+}
+
+TEST(KubeletClientTest, BothPortsDownNamesBoth) {
+  KubeletOptions o;
+  o.secure_port = FreePort();
+  o.read_only_port = FreePort();
+  o.timeout = std::chrono::milliseconds(500);
+  auto c = KubeletClient::Create(o, nullptr);
+  auto body = (*c)->GetPods();
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(body.status().message().find("https://"), std::string::npos) << body.status();
+  EXPECT_NE(body.status().message().find("read-only port"), std::string::npos) << body.status();
+}
+
+}  // namespace
+}  // namespace lifeboat::node
