@@ -7,9 +7,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <thread>
 #include <cstdio>
 #include <filesystem>
 
@@ -62,38 +60,6 @@ std::vector<std::string> Keys(KvReader& r, absl::string_view prefix) {
   EXPECT_TRUE(st.ok()) << st;
   return keys;
 }
-
-// Resident memory of this process now, in MiB.
-double RssMiB() {
-  auto status = base::ReadFile("/proc/self/status");
-  if (!status.ok()) return 0;
-  size_t at = status->find("VmRSS:");
-  return at == std::string::npos ? 0 : std::atof(status->c_str() + at + 6) / 1024.0;
-}
-
-// Samples resident memory every few milliseconds until stopped; returns the peak growth.
-class PeakRss {
- public:
-  PeakRss() : start_(RssMiB()), peak_(start_) {
-    thread_ = std::thread([this] {
-      while (!stop_) {
-        peak_ = std::max(peak_.load(), RssMiB());
-        std::this_thread::sleep_for(std::chrono::milliseconds(2));
-      }
-    });
-  }
-  double StopAndGetGrowth() {
-    stop_ = true;
-    thread_.join();
-    return std::max(peak_.load(), RssMiB()) - start_;
-  }
-
- private:
-  double start_;
-  std::atomic<double> peak_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 // A port nothing listens on (bound, then closed: the kernel answers with a reset).
 int DeadPort() {
@@ -443,7 +409,6 @@ TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
   size_t count = 0, bytes = 0;
   std::string last;
   bool sorted = true;
-  PeakRss grpc_rss;
   auto t0 = std::chrono::steady_clock::now();
   absl::Status st = client->Range("/registry/", [&](KeyValue&& kv) {
     ++count;
@@ -465,8 +430,6 @@ TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
 
   const std::string snap = etcd->dir() + "/scale.db";
   ASSERT_TRUE(etcd->Etcdctl({"snapshot", "save", snap}).ok());
-  const double grpc_growth = grpc_rss.StopAndGetGrowth();
-  PeakRss snap_rss;
   t0 = std::chrono::steady_clock::now();
   auto reader = SnapshotReader::Open(snap);
   double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -479,7 +442,6 @@ TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
   });
   double snap_range_s =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  const double snap_growth = snap_rss.StopAndGetGrowth();
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(snap_count, size_t{kKeys});
   EXPECT_EQ((*reader)->revision(), client->revision());
@@ -494,10 +456,9 @@ TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
 
   std::printf(
       "100k keys (300-byte values, snapshot %.1f MiB): gRPC Range %.3f s; etcdctl get --prefix "
-      "%.3f s; snapshot open+index %.3f s (%.3f s without SHA-256), snapshot Range %.3f s; "
-      "resident memory growth: gRPC Range %.1f MiB, snapshot %.1f MiB\n",
+      "%.3f s; snapshot open+index %.3f s (%.3f s without SHA-256), snapshot Range %.3f s\n",
       std::filesystem::file_size(snap) / 1048576.0, grpc_s, etcdctl_s, open_s, open_nohash_s,
-      snap_range_s, grpc_growth, snap_growth);
+      snap_range_s);
   EXPECT_LT(grpc_s, 20.0);
   EXPECT_LT(open_s + snap_range_s, 5.0);
 }

@@ -157,6 +157,9 @@ class Tree {
  public:
   Tree(absl::string_view data, const Meta& meta) : data_(data), meta_(meta) {}
 
+  // `fn` is called with the size of every page a walk enters.
+  void set_on_page(std::function<void(size_t)> fn) { on_page_ = std::move(fn); }
+
   absl::StatusOr<Page> ReadPage(uint64_t id) const {
     if (id < 2 || id >= meta_.pgid) {
       return absl::DataLossError(absl::StrCat("corrupt bbolt file: reference to page ", id,
@@ -289,10 +292,6 @@ class Tree {
   Meta meta_;
   std::vector<bool> visited_;
   std::function<void(size_t)> on_page_;
-
- public:
-  // Called with the size of every page the walk enters.
-  void set_on_page(std::function<void(size_t)> fn) { on_page_ = std::move(fn); }
 };
 
 // The fields of an mvccpb.KeyValue, pointing into the serialized message.
