@@ -56,6 +56,27 @@ TEST(DecodeTest, EnvelopeNamesTheVersion) {
   }
 }
 
+TEST(DecodeTest, ExtensionsOnlyFields) {
+  // extensions/v1beta1 has fields apps/v1 dropped: DaemonSetSpec.templateGeneration (5) and
+  // DeploymentSpec.rollbackTo (8, a pointer to a struct whose only field is omitempty).
+  Wire ds;
+  ds.Message(2, Wire().Varint(5, 3));
+  auto j = DecodeValue("/registry/daemonsets/ns/d", Wire::Envelope("extensions/v1beta1", "DaemonSet", ds.str()), nullptr);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ((*j)["spec"], Json::parse(R"({"template": {"metadata": {"creationTimestamp": null},
+                                           "spec": {"containers": null}}, "templateGeneration": 3,
+                                           "updateStrategy": {}})"));
+  auto apps = DecodeValue("/registry/daemonsets/ns/d", Wire::Envelope("apps/v1", "DaemonSet", ds.str()), nullptr);
+  ASSERT_FALSE(apps.ok());
+  EXPECT_THAT(apps.status().message(), HasSubstr("spec.<field 5>"));
+
+  Wire deploy;
+  deploy.Message(2, Wire().Message(8, Wire()));
+  j = DecodeValue("/registry/deployments/ns/d", Wire::Envelope("extensions/v1beta1", "Deployment", deploy.str()), nullptr);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ((*j)["spec"]["rollbackTo"], Json::object());
+}
+
 TEST(DecodeTest, UnknownKindIsUnimplemented) {
   auto j = DecodeValue("/registry/minions/n", Wire::Envelope("v1", "Node", ""), nullptr);
   ASSERT_FALSE(j.ok());

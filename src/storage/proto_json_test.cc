@@ -86,6 +86,14 @@ TEST(ProtoJsonTest, InlineStructsAreFlattened) {
             Json::parse(R"({"name": "cfg", "defaultMode": 272})"));
 }
 
+TEST(ProtoJsonTest, EphemeralContainerCommonIsFlattened) {
+  Wire ec;
+  ec.Message(1, Wire().Bytes(1, "debug").Bytes(2, "busybox").Bytes(3, "sh")).Bytes(2, "main");
+  EXPECT_EQ(Render("k8s.io.api.core.v1.EphemeralContainer", ec), Json::parse(R"({
+    "name": "debug", "image": "busybox", "command": ["sh"], "resources": {},
+    "targetContainerName": "main"})"));
+}
+
 TEST(ProtoJsonTest, ProbeHandlerAndIntOrString) {
   Wire probe;
   probe
