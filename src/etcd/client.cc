@@ -43,9 +43,8 @@ using OpenSslBio = std::unique_ptr<BIO, decltype(&BIO_free)>;
 absl::StatusOr<std::string> ReadPem(const std::string& path, absl::string_view what) {
   absl::StatusOr<std::string> data = base::ReadFile(path);
   if (!data.ok()) {
-    return absl::Status(data.status().code(),
-                        absl::StrCat("cannot read the etcd ", what, " file ", path, ": ",
-                                     data.status().message()));
+    return absl::Status(data.status().code(), absl::StrCat("cannot read the etcd ", what, " file ",
+                                                           path, ": ", data.status().message()));
   }
   return data;
 }
@@ -66,8 +65,8 @@ int CountCertificates(const std::string& pem) {
 absl::Status CheckTlsMaterial(const EtcdClientOptions& o, const std::string& ca,
                               const std::string& cert, const std::string& key) {
   if (!o.ca_file.empty() && CountCertificates(ca) == 0) {
-    return absl::InvalidArgumentError(absl::StrCat("etcd CA file ", o.ca_file,
-                                                   " holds no readable PEM certificate"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("etcd CA file ", o.ca_file, " holds no readable PEM certificate"));
   }
   if (o.cert_file.empty()) return absl::OkStatus();
   OpenSslBio cert_bio(BIO_new_mem_buf(cert.data(), static_cast<int>(cert.size())), &BIO_free);
@@ -97,13 +96,13 @@ absl::Status CheckTlsMaterial(const EtcdClientOptions& o, const std::string& ca,
 
 std::string DescribeGrpc(const grpc::Status& s) {
   static const char* const kNames[] = {
-      "OK",        "Cancelled",         "Unknown",          "InvalidArgument",  "DeadlineExceeded",
-      "NotFound",  "AlreadyExists",     "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
-      "Aborted",   "OutOfRange",        "Unimplemented",    "Internal",          "Unavailable",
-      "DataLoss",  "Unauthenticated"};
+      "OK",       "Cancelled",      "Unknown",          "InvalidArgument",   "DeadlineExceeded",
+      "NotFound", "AlreadyExists",  "PermissionDenied", "ResourceExhausted", "FailedPrecondition",
+      "Aborted",  "OutOfRange",     "Unimplemented",    "Internal",          "Unavailable",
+      "DataLoss", "Unauthenticated"};
   int code = static_cast<int>(s.error_code());
-  std::string out = absl::StrCat(code >= 0 && code <= 16 ? kNames[code] : "code", ": ",
-                                 s.error_message());
+  std::string out =
+      absl::StrCat(code >= 0 && code <= 16 ? kNames[code] : "code", ": ", s.error_message());
   if (!s.error_details().empty() && !absl::StrContains(out, s.error_details())) {
     absl::StrAppend(&out, " (", s.error_details(), ")");
   }
@@ -114,23 +113,25 @@ std::string DescribeGrpc(const grpc::Status& s) {
 std::string TlsHint(const EtcdClientOptions& o, absl::string_view why) {
   if (absl::StrContains(why, "certificate verify failed") ||
       absl::StrContains(why, "CERTIFICATE_VERIFY_FAILED")) {
-    return absl::StrCat(" — the server's TLS certificate was rejected: check that ",
-                        o.ca_file.empty() ? std::string("the system trust store")
-                                          : "the CA file " + o.ca_file,
-                        " signed it and that it names this host");
+    return absl::StrCat(
+        " — the server's TLS certificate was rejected: check that ",
+        o.ca_file.empty() ? std::string("the system trust store") : "the CA file " + o.ca_file,
+        " signed it and that it names this host");
   }
   if (absl::StrContains(why, "Connection refused") ||
       absl::StrContains(why, "Failed to connect to remote host")) {
     return "";
   }
-  for (absl::string_view hint : {"andshake", "SSL", "TLS", "Endpoint read failed", "Socket closed"}) {
+  for (absl::string_view hint :
+       {"andshake", "SSL", "TLS", "Endpoint read failed", "Socket closed"}) {
     if (absl::StrContains(why, hint)) {
       return o.cert_file.empty()
                  ? " — the TLS connection was closed: the server probably requires a client "
                    "certificate (none given)"
-                 : absl::StrCat(" — the TLS connection was closed: check that the server accepts "
-                                "the client certificate ",
-                                o.cert_file, " and trusts its CA");
+                 : absl::StrCat(
+                       " — the TLS connection was closed: check that the server accepts "
+                       "the client certificate ",
+                       o.cert_file, " and trusts its CA");
     }
   }
   return "";
@@ -191,8 +192,8 @@ absl::Status EtcdClient::Impl::Call(const etcdserverpb::RangeRequest& req,
     return absl::Status(static_cast<absl::StatusCode>(s.error_code()),
                         absl::StrCat("etcd at ", ep.url, ": ", why));
   }
-  return absl::UnavailableError(absl::StrCat("no etcd endpoint answered (tried ", n, "): ",
-                                             absl::StrJoin(failures, "; ")));
+  return absl::UnavailableError(
+      absl::StrCat("no etcd endpoint answered (tried ", n, "): ", absl::StrJoin(failures, "; ")));
 }
 
 absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdClientOptions& options) {
@@ -221,8 +222,8 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdClient
     if (absl::ConsumePrefix(&rest, "https://")) {
       p.tls = true;
     } else if (!absl::ConsumePrefix(&rest, "http://")) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "etcd endpoint \"", url, "\" must start with https:// or http://"));
+      return absl::InvalidArgumentError(
+          absl::StrCat("etcd endpoint \"", url, "\" must start with https:// or http://"));
     }
     absl::ConsumeSuffix(&rest, "/");
     size_t colon = rest.rfind(':');
@@ -239,8 +240,8 @@ absl::StatusOr<std::unique_ptr<EtcdClient>> EtcdClient::Connect(const EtcdClient
   if (parsed.empty()) return absl::InvalidArgumentError("no etcd endpoint given");
   bool tls_files = !options.ca_file.empty() || !options.cert_file.empty();
   if (tls_files && !any_tls) {
-    return absl::InvalidArgumentError(
-        "etcd TLS files were given but no endpoint uses https:// (" + options.endpoints + ")");
+    return absl::InvalidArgumentError("etcd TLS files were given but no endpoint uses https:// (" +
+                                      options.endpoints + ")");
   }
 
   std::shared_ptr<grpc::ChannelCredentials> tls_creds;

@@ -23,9 +23,9 @@ namespace lifeboat::etcd {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::EtcdServer;
 using testing::EtcdServerOptions;
+using ::testing::HasSubstr;
 
 std::unique_ptr<EtcdServer> StartEtcd(bool tls) {
   EtcdServerOptions o;
@@ -177,6 +177,48 @@ TEST(EtcdClientTest, RangePagesAtTheFirstPagesRevision) {
   EXPECT_EQ((*changed)->value, "changed");
 }
 
+TEST(EtcdClientTest, CompactionWhilePagingIsReported) {
+  auto etcd = StartEtcd(/*tls=*/false);
+  ASSERT_TRUE(etcd);
+  std::vector<std::pair<std::string, std::string>> kvs;
+  for (int i = 0; i < 100; ++i) kvs.emplace_back(absl::StrFormat("/c/%03d", i), "v");
+  ASSERT_TRUE(etcd->PutMany(kvs).ok());
+  EtcdClientOptions o = OptionsFor(*etcd);
+  o.page_size = 10;
+  o.max_page_size = 10;
+  auto client = Connect(o);
+  ASSERT_TRUE(client);
+  bool compacted = false;
+  absl::Status st = client->Range("/c/", [&](KeyValue&&) {
+    if (!compacted) {
+      compacted = true;
+      EXPECT_TRUE(etcd->PutMany({{"/c/new", "v"}}).ok());
+      auto head = client->revision() + 1;
+      EXPECT_TRUE(etcd->Etcdctl({"compact", std::to_string(head)}).ok());
+    }
+    return absl::OkStatus();
+  });
+  EXPECT_EQ(st.code(), absl::StatusCode::kOutOfRange) << st;
+  EXPECT_THAT(st.message(), HasSubstr("compacted"));
+  EXPECT_THAT(st.message(), HasSubstr("start the listing again"));
+  // Starting again works, at the new revision.
+  EXPECT_EQ(Keys(*client, "/c/").size(), 101u);
+}
+
+TEST(EtcdClientTest, SerializableReads) {
+  auto etcd = StartEtcd(/*tls=*/false);
+  ASSERT_TRUE(etcd);
+  ASSERT_TRUE(etcd->Etcdctl({"put", "/s", "v"}).ok());
+  EtcdClientOptions o = OptionsFor(*etcd);
+  o.serializable = true;
+  auto client = Connect(o);
+  ASSERT_TRUE(client);
+  auto kv = client->Get("/s");
+  ASSERT_TRUE(kv.ok()) << kv.status();
+  EXPECT_EQ((*kv)->value, "v");
+  EXPECT_THAT(Keys(*client, "/"), ElementsAre("/s"));
+}
+
 TEST(EtcdClientTest, RangeStopsAtCallbackError) {
   auto etcd = StartEtcd(/*tls=*/false);
   ASSERT_TRUE(etcd);
@@ -216,9 +258,8 @@ TEST(EtcdClientTest, PrefixBoundaries) {
   auto client = Connect(o);
   ASSERT_TRUE(client);
   EXPECT_THAT(Keys(*client, "/a/b/"), ElementsAre("/a/b/", "/a/b/x"));
-  EXPECT_THAT(Keys(*client, "/a/b"),
-              ElementsAre("/a/b", "/a/b.", "/a/b/", "/a/b/x", "/a/bc", "/a/b" + ff,
-                          "/a/b" + ff + ff));
+  EXPECT_THAT(Keys(*client, "/a/b"), ElementsAre("/a/b", "/a/b.", "/a/b/", "/a/b/x", "/a/bc",
+                                                 "/a/b" + ff, "/a/b" + ff + ff));
   EXPECT_THAT(Keys(*client, "/a/b" + ff), ElementsAre("/a/b" + ff, "/a/b" + ff + ff));
   EXPECT_THAT(Keys(*client, "/a/b/x/"), ElementsAre());
   EXPECT_EQ(Keys(*client, "").size(), 9u);

@@ -16,7 +16,7 @@
 namespace lifeboat::etcd::testing {
 
 struct EtcdServerOptions {
-  bool tls = false;             // https:// with a CA, server and client certificates
+  bool tls = false;              // https:// with a CA, server and client certificates
   bool client_cert_auth = true;  // with tls: require a client certificate signed by the CA
 };
 

@@ -29,9 +29,9 @@ static_assert(std::endian::native == std::endian::little, "bbolt reader assumes 
 constexpr uint32_t kMagic = 0xED0CDAED;
 constexpr uint32_t kVersion = 2;
 constexpr size_t kPageHeaderSize = 16;
-constexpr size_t kMetaSize = 64;       // the meta struct, right after the page header
+constexpr size_t kMetaSize = 64;         // the meta struct, right after the page header
 constexpr size_t kMetaChecksummed = 56;  // magic .. txid
-constexpr size_t kElementSize = 16;    // branch and leaf element headers alike
+constexpr size_t kElementSize = 16;      // branch and leaf element headers alike
 constexpr size_t kBucketHeaderSize = 16;
 constexpr uint16_t kBranchPage = 0x01;
 constexpr uint16_t kLeafPage = 0x02;
@@ -172,12 +172,12 @@ class Tree {
     page.count = Read<uint16_t>(p + 10);
     uint32_t overflow = Read<uint32_t>(p + 12);
     if (Read<uint64_t>(p) != id) {
-      return absl::DataLossError(absl::StrCat("corrupt bbolt file: page ", id,
-                                              " carries page id ", Read<uint64_t>(p)));
+      return absl::DataLossError(
+          absl::StrCat("corrupt bbolt file: page ", id, " carries page id ", Read<uint64_t>(p)));
     }
     if (uint64_t{overflow} >= meta_.pgid - id) {
-      return absl::DataLossError(absl::StrCat("corrupt bbolt file: page ", id, " claims ",
-                                              overflow, " overflow pages, past the last page ",
+      return absl::DataLossError(absl::StrCat("corrupt bbolt file: page ", id, " claims ", overflow,
+                                              " overflow pages, past the last page ",
                                               meta_.pgid - 1));
     }
     page.base = p;
@@ -378,7 +378,7 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(const std::
   r->fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (r->fd_ < 0) {
     int err = errno;
-    return fail(err == ENOENT    ? absl::StatusCode::kNotFound
+    return fail(err == ENOENT   ? absl::StatusCode::kNotFound
                 : err == EACCES ? absl::StatusCode::kPermissionDenied
                                 : absl::StatusCode::kInvalidArgument,
                 absl::StrCat("cannot open: ", ErrnoText(err)));
@@ -493,8 +493,8 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
   });
   if (!st.ok()) return context(st);
   if (!found) {
-    return context(absl::InvalidArgumentError(
-        "a bbolt file, but not etcd v3's: it has no `key` bucket"));
+    return context(
+        absl::InvalidArgumentError("a bbolt file, but not etcd v3's: it has no `key` bucket"));
   }
   if (key_bucket.size() < kBucketHeaderSize) {
     return context(absl::DataLossError("corrupt bbolt file: `key` bucket header too short"));
@@ -527,16 +527,15 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
                        absl::CHexEscape(e.key.substr(0, 32)), "\""));
     }
     if (!previous.empty() && e.key <= previous) {
-      return absl::DataLossError(absl::StrCat("corrupt bbolt file: revision ",
-                                              RevisionString(e.key), " is out of order"));
+      return absl::DataLossError(
+          absl::StrCat("corrupt bbolt file: revision ", RevisionString(e.key), " is out of order"));
     }
     previous = e.key;
     revision_ = std::max(revision_, static_cast<int64_t>(ReadBigEndian64(e.key.data())));
     KeyValueView kv;
     if (!ParseKeyValue(e.value, &kv)) {
       return absl::DataLossError(absl::StrCat("corrupt etcd data: the value of revision ",
-                                              RevisionString(e.key),
-                                              " is not an mvccpb.KeyValue"));
+                                              RevisionString(e.key), " is not an mvccpb.KeyValue"));
     }
     Entry entry{kv.key, static_cast<uint64_t>(e.value.data() - data_),
                 static_cast<uint32_t>(e.value.size())};
@@ -594,8 +593,8 @@ absl::StatusOr<KeyValue> SnapshotReader::Decode(const Entry& e) const {
   KeyValueView view;
   // Already parsed once while indexing; this cannot fail unless the mapping changed under us.
   if (!ParseKeyValue(absl::string_view(data_ + e.value_offset, e.value_size), &view)) {
-    return absl::DataLossError(
-        absl::StrCat(Describe(), ": the file changed while being read (KeyValue no longer parses)"));
+    return absl::DataLossError(absl::StrCat(
+        Describe(), ": the file changed while being read (KeyValue no longer parses)"));
   }
   KeyValue kv;
   kv.key.assign(view.key.data(), view.key.size());

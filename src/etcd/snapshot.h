@@ -38,8 +38,9 @@ class SnapshotReader : public KvReader {
   // Maps and indexes the file at `path`. Failures (none worth retrying):
   //   NotFound / PermissionDenied  the file cannot be opened;
   //   InvalidArgument              empty, or not a bbolt file at all;
-  //   FailedPrecondition           a running etcd holds the file's lock (read a copy or a snapshot);
-  //   DataLoss                     truncated, corrupted, or the SHA-256 trailer does not match.
+  //   FailedPrecondition           a running etcd holds the file's lock (read a copy or a
+  //   snapshot); DataLoss                     truncated, corrupted, or the SHA-256 trailer does not
+  //   match.
   static absl::StatusOr<std::unique_ptr<SnapshotReader>> Open(const std::string& path,
                                                               SnapshotOptions options = {});
   // The same over bytes the caller keeps alive for the reader's lifetime (tests, fuzzing).

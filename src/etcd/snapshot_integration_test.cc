@@ -14,8 +14,8 @@ namespace lifeboat::etcd {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::HasSubstr;
 using testing::EtcdServer;
+using ::testing::HasSubstr;
 
 std::map<std::string, std::string> Contents(KvReader& r, absl::string_view prefix) {
   std::map<std::string, std::string> out;
@@ -144,8 +144,8 @@ TEST(SnapshotIntegrationTest, TamperedTrailerFailsHashCheck) {
   ASSERT_TRUE(skipped.ok()) << skipped.status();
   EXPECT_EQ((*(*skipped)->Get("/k"))->value, "v");
   // etcd's own restore agrees that the file is damaged.
-  auto restore = (*etcd)->Etcdctl({"snapshot", "restore", path, "--data-dir",
-                                   (*etcd)->dir() + "/restored"});
+  auto restore =
+      (*etcd)->Etcdctl({"snapshot", "restore", path, "--data-dir", (*etcd)->dir() + "/restored"});
   EXPECT_FALSE(restore.ok());
 }
 

@@ -124,10 +124,12 @@ TEST(SnapshotReaderTest, ReadsLatestValuesFromEtcdctlSnapshot) {
   EXPECT_EQ(snap.Describe(), "snapshot " + TestData("small.snapshot.db"));
 
   std::vector<KeyValue> kvs;
-  ASSERT_TRUE(snap.Range("/registry/configmaps/kube-system/", [&](KeyValue&& kv) {
-                    kvs.push_back(std::move(kv));
-                    return absl::OkStatus();
-                  }).ok());
+  ASSERT_TRUE(snap.Range("/registry/configmaps/kube-system/",
+                         [&](KeyValue&& kv) {
+                           kvs.push_back(std::move(kv));
+                           return absl::OkStatus();
+                         })
+                  .ok());
   // c was deleted; kube-systemx/d is past the prefix boundary.
   ASSERT_EQ(kvs.size(), 2u);
   EXPECT_EQ(kvs[0].key, "/registry/configmaps/kube-system/a");
@@ -137,10 +139,10 @@ TEST(SnapshotReaderTest, ReadsLatestValuesFromEtcdctlSnapshot) {
   EXPECT_EQ(kvs[0].version, 2);
   EXPECT_EQ(kvs[1].key, "/registry/configmaps/kube-system/b");
   EXPECT_EQ(kvs[1].value, "bee");
-  EXPECT_THAT(Keys(snap, "/registry/configmaps/kube-system"),
-              ElementsAre("/registry/configmaps/kube-system/a",
-                          "/registry/configmaps/kube-system/b",
-                          "/registry/configmaps/kube-systemx/d"));
+  EXPECT_THAT(
+      Keys(snap, "/registry/configmaps/kube-system"),
+      ElementsAre("/registry/configmaps/kube-system/a", "/registry/configmaps/kube-system/b",
+                  "/registry/configmaps/kube-systemx/d"));
 }
 
 TEST(SnapshotReaderTest, GetFindsLiveKeysOnly) {
@@ -241,9 +243,9 @@ TEST(SnapshotReaderTest, TamperedValueFailsHashCheck) {
 class TempFile {
  public:
   explicit TempFile(absl::string_view content) {
-    path_ = std::filesystem::temp_directory_path() /
-            ("lifeboat-snapshot-test-" + std::to_string(::getpid()) + "-" +
-             std::to_string(counter_++));
+    path_ =
+        std::filesystem::temp_directory_path() /
+        ("lifeboat-snapshot-test-" + std::to_string(::getpid()) + "-" + std::to_string(counter_++));
     EXPECT_TRUE(base::WriteFileAtomic(path_, content, 0600).ok());
   }
   ~TempFile() { std::filesystem::remove(path_); }
