@@ -2,6 +2,7 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -10,6 +11,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/match.h"
+#include "base/status.h"
 
 namespace lifeboat::base {
 namespace fs = std::filesystem;
@@ -82,13 +84,16 @@ absl::Status SyncDir(const fs::path& dir) {
   return absl::OkStatus();
 }
 
-absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, mode_t mode) {
+namespace {
+
+// Writes `data` durably into a new temp file next to `path`; returns the temp file's path.
+absl::StatusOr<fs::path> WriteTemp(const fs::path& path, absl::string_view data, mode_t mode) {
   fs::path dir = path.parent_path();
   fs::path tmp = (dir.empty() ? fs::path(".") : dir) /
                  absl::StrCat(kTempPrefix, "-", path.filename().string(), "-", RandomSuffix());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return ErrnoStatus("cannot create", tmp, errno);
-  auto fail = [&](absl::string_view what) {
+  auto fail = [&](absl::string_view what) -> absl::Status {
     int err = errno;
     ::unlink(tmp.c_str());
     return ErrnoStatus(what, path, err);
@@ -107,8 +112,51 @@ absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, mode_
   }
   if (::fsync(fd.get()) != 0) return fail("cannot fsync");
   if (::close(fd.release()) != 0) return fail("cannot close");
-  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail("cannot rename into place");
-  return SyncDir(dir);
+  return tmp;
+}
+
+}  // namespace
+
+absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, mode_t mode) {
+  LB_ASSIGN_OR_RETURN(fs::path tmp, WriteTemp(path, data, mode));
+  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+    int err = errno;
+    ::unlink(tmp.c_str());
+    return ErrnoStatus("cannot rename into place", path, err);
+  }
+  return SyncDir(path.parent_path());
+}
+
+absl::Status WriteFileAtomicNoReplace(const fs::path& path, absl::string_view data, mode_t mode) {
+  LB_ASSIGN_OR_RETURN(fs::path tmp, WriteTemp(path, data, mode));
+  int rc = ::link(tmp.c_str(), path.c_str());
+  int err = errno;
+  ::unlink(tmp.c_str());
+  if (rc != 0) return ErrnoStatus("cannot create", path, err);
+  return SyncDir(path.parent_path());
+}
+
+absl::Status CopyTree(const fs::path& from, const fs::path& to) {
+  struct stat st;
+  if (::stat(from.c_str(), &st) != 0) return ErrnoStatus("cannot read", from, errno);
+  if (::mkdir(to.c_str(), st.st_mode & 07777) != 0) return ErrnoStatus("cannot create directory", to, errno);
+  ::chmod(to.c_str(), st.st_mode & 07777);
+  std::error_code ec;
+  for (fs::directory_iterator it(from, ec), end; !ec && it != end; it.increment(ec)) {
+    fs::path src = it->path(), dst = to / src.filename();
+    if (it->is_symlink(ec)) {
+      return absl::FailedPreconditionError(absl::StrCat("refusing to copy symlink ", src.string()));
+    }
+    if (it->is_directory(ec)) {
+      LB_RETURN_IF_ERROR(CopyTree(src, dst));
+    } else {
+      if (::stat(src.c_str(), &st) != 0) return ErrnoStatus("cannot read", src, errno);
+      LB_ASSIGN_OR_RETURN(std::string data, ReadFile(src));
+      LB_RETURN_IF_ERROR(WriteFileAtomic(dst, data, st.st_mode & 07777));
+    }
+  }
+  if (ec) return absl::InternalError(absl::StrCat("cannot list ", from.string(), ": ", ec.message()));
+  return SyncDir(to);
 }
 
 absl::Status MakeDirs(const fs::path& path, mode_t mode, bool enforce) {

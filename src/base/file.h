@@ -21,6 +21,15 @@ absl::StatusOr<std::string> ReadFile(const std::filesystem::path& path);
 // The parent directory must exist. Failures leave any previous file untouched and no temp file.
 absl::Status WriteFileAtomic(const std::filesystem::path& path, absl::string_view data, mode_t mode);
 
+// Like WriteFileAtomic, but never replaces an existing file: AlreadyExists if `path` exists
+// (checked atomically with link(2), so a concurrent writer cannot be overwritten either).
+absl::Status WriteFileAtomicNoReplace(const std::filesystem::path& path, absl::string_view data,
+                                      mode_t mode);
+
+// Copies the tree `from` to `to` (which must not exist), keeping file modes, fsyncing
+// every file and directory.
+absl::Status CopyTree(const std::filesystem::path& from, const std::filesystem::path& to);
+
 // Creates `path` and missing parents with `mode` (existing directories keep their mode unless
 // `enforce` is set, in which case the final directory is chmod'ed to `mode`).
 absl::Status MakeDirs(const std::filesystem::path& path, mode_t mode, bool enforce = false);

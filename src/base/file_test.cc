@@ -82,3 +82,38 @@ TEST_F(FileTest, RemoveFileMissingIsOk) { EXPECT_TRUE(RemoveFile(dir_ / "nope").
 
 }  // namespace
 }  // namespace lifeboat::base
+
+namespace lifeboat::base {
+namespace {
+
+TEST(FileNoReplaceTest, NeverOverwrites) {
+  auto dir = std::filesystem::temp_directory_path() / ("lb-noreplace-" + std::to_string(::getpid()));
+  std::filesystem::create_directories(dir);
+  ASSERT_TRUE(WriteFileAtomicNoReplace(dir / "m.yaml", "first", 0600).ok());
+  auto st = WriteFileAtomicNoReplace(dir / "m.yaml", "second", 0600);
+  EXPECT_EQ(st.code(), absl::StatusCode::kAlreadyExists) << st;
+  EXPECT_EQ(*ReadFile(dir / "m.yaml"), "first");
+  int entries = 0;
+  for (auto& e : std::filesystem::directory_iterator(dir)) entries += e.exists();
+  EXPECT_EQ(entries, 1) << "no temp file left";
+  std::filesystem::remove_all(dir);
+}
+
+TEST(FileCopyTreeTest, CopiesModesAndNesting) {
+  auto dir = std::filesystem::temp_directory_path() / ("lb-copytree-" + std::to_string(::getpid()));
+  std::filesystem::remove_all(dir);
+  ASSERT_TRUE(MakeDirs(dir / "src/a/b", 0700).ok());
+  ASSERT_TRUE(WriteFileAtomic(dir / "src/a/b/key", "k", 0400).ok());
+  ASSERT_TRUE(CopyTree(dir / "src", dir / "dst").ok());
+  struct stat st;
+  ASSERT_EQ(::stat((dir / "dst/a/b/key").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0400u);
+  ASSERT_EQ(::stat((dir / "dst/a").c_str(), &st), 0);
+  EXPECT_EQ(st.st_mode & 0777, 0700u);
+  EXPECT_EQ(*ReadFile(dir / "dst/a/b/key"), "k");
+  EXPECT_FALSE(CopyTree(dir / "src", dir / "dst").ok()) << "target must not exist";
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace
+}  // namespace lifeboat::base

@@ -14,6 +14,11 @@ const std::vector<CommandInfo>& Commands() {
        "Read the control plane from a surviving API server (or etcd) and render a temporary "
        "bootstrap control plane into --recovery-dir.",
        AddRecoverCommand},
+      {"checkpoint", "Keep checkpoints of this node's control-plane pods and run them when their parents cannot run (DaemonSet; also the `checkpoint` personality).", AddCheckpointCommand},
+      {"start",
+       "Run the bootstrap control plane of an asset dir until the self-hosted control plane is "
+       "back, then remove it.",
+       AddStartCommand},
   };
   return kCommands;
 }

@@ -6,5 +6,7 @@
 namespace lifeboat::cli {
 
 Runner AddRecoverCommand(CLI::App& app);
+Runner AddCheckpointCommand(CLI::App& app);
+Runner AddStartCommand(CLI::App& app);
 
 }  // namespace lifeboat::cli

@@ -125,6 +125,9 @@ absl::StatusOr<AssetSet> RenderUnchecked(const ClusterObjects& objects, const st
           DropRunAsRoot(c["securityContext"]);
           EraseNull(c, "securityContext");
         }
+        // On the host network, declared ports only reserve host ports, which would keep the
+        // self-hosted pods that must replace this one from being scheduled or admitted.
+        c.erase("ports");
         if (wants_kubeconfig && std::string(list) == "containers") {
           // Append to the command; when only args are set, the image's entrypoint must stay.
           const char* argv = c.contains("command") && !c["command"].empty() ? "command" : "args";

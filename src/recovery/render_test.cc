@@ -99,6 +99,7 @@ TEST(RenderTest, BootstrapPodsFollowTheRecoveryRules) {
     EXPECT_TRUE(has_kubeconfig_volume) << name;
     for (auto& c : spec["containers"]) {
       EXPECT_FALSE(c.value("securityContext", Json::object()).contains("runAsUser")) << name;
+      EXPECT_FALSE(c.contains("ports")) << name << ": host ports would block the self-hosted pods";
       std::string cmd = c.value("command", Json::array()).dump() + c.value("args", Json::array()).dump();
       bool wants = name != "bootstrap-kube-apiserver";
       EXPECT_EQ(cmd.find("--kubeconfig=/kubeconfig/kubeconfig") != std::string::npos, wants) << name;

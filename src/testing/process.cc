@@ -5,6 +5,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <csignal>
 #include <cstdlib>
 #include <cstring>
 
@@ -54,6 +55,67 @@ ProcessResult RunProcess(const std::vector<std::string>& argv,
   ::waitpid(pid, &status, 0);
   r.exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
   return r;
+}
+
+Subprocess::Subprocess(const std::vector<std::string>& argv, const std::string& output_file)
+    : output_file_(output_file) {
+  pid_ = ::fork();
+  if (pid_ == 0) {
+    int out = ::open(output_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    int devnull = ::open("/dev/null", O_RDONLY);
+    ::dup2(devnull, 0);
+    ::dup2(out, 1);
+    ::dup2(out, 2);
+    std::vector<char*> args;
+    for (const auto& a : argv) args.push_back(const_cast<char*>(a.c_str()));
+    args.push_back(nullptr);
+    ::execvp(args[0], args.data());
+    _exit(127);
+  }
+}
+
+Subprocess::~Subprocess() {
+  if (pid_ > 0 && exit_code_ < 0) {
+    ::kill(pid_, SIGKILL);
+    ::waitpid(pid_, nullptr, 0);
+  }
+}
+
+void Subprocess::Signal(int sig) {
+  if (pid_ > 0 && exit_code_ < 0) ::kill(pid_, sig);
+}
+
+int Subprocess::Wait(int timeout_ms) {
+  if (exit_code_ >= 0) return exit_code_;
+  for (int waited = 0; waited <= timeout_ms; waited += 50) {
+    int status = 0;
+    pid_t r = ::waitpid(pid_, &status, WNOHANG);
+    if (r == pid_) {
+      exit_code_ = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+      return exit_code_;
+    }
+    ::usleep(50 * 1000);
+  }
+  return -1;
+}
+
+std::string Subprocess::Output() const {
+  std::string out;
+  int fd = ::open(output_file_.c_str(), O_RDONLY);
+  if (fd < 0) return out;
+  char buf[65536];
+  ssize_t n;
+  while ((n = ::read(fd, buf, sizeof buf)) > 0) out.append(buf, static_cast<size_t>(n));
+  ::close(fd);
+  return out;
+}
+
+bool Subprocess::WaitForOutput(const std::string& text, int timeout_ms) const {
+  for (int waited = 0; waited <= timeout_ms; waited += 100) {
+    if (Output().find(text) != std::string::npos) return true;
+    ::usleep(100 * 1000);
+  }
+  return false;
 }
 
 std::string LifeboatBinary(const std::string& name) {

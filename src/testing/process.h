@@ -17,6 +17,26 @@ struct ProcessResult {
 ProcessResult RunProcess(const std::vector<std::string>& argv,
                          const std::map<std::string, std::string>& env = {});
 
+// A program running in the background with stdout and stderr going to one file.
+class Subprocess {
+ public:
+  Subprocess(const std::vector<std::string>& argv, const std::string& output_file);
+  ~Subprocess();  // kills the process if it still runs
+  int pid() const { return pid_; }
+  void Signal(int sig);
+  // Waits up to `timeout_ms` for the exit; returns the exit code (128+signal), or -1 on timeout.
+  int Wait(int timeout_ms);
+  // Everything printed so far.
+  std::string Output() const;
+  // Polls Output() until it contains `text` or `timeout_ms` passes.
+  bool WaitForOutput(const std::string& text, int timeout_ms) const;
+
+ private:
+  int pid_ = -1;
+  int exit_code_ = -1;
+  std::string output_file_;
+};
+
 // Path of the built lifeboat binary (or its bootkube/checkpoint links).
 std::string LifeboatBinary(const std::string& name = "lifeboat");
 

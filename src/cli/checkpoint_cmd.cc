@@ -1,0 +1,236 @@
+// `lifeboat checkpoint` (and `checkpoint`, the upstream image's entry point): the pod checkpointer
+// daemon, with upstream's flags and environment plus flags for every path and port.
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/file.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdlib>
+#include <cstring>
+#include <iostream>
+#include <memory>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/time.h"
+#include "apiserver/client.h"
+#include "base/file.h"
+#include "base/log.h"
+#include "base/status.h"
+#include "checkpoint/checkpointer.h"
+#include "checkpoint/metrics.h"
+#include "checkpoint/sources.h"
+#include "checkpoint/store.h"
+#include "cli/commands.h"
+#include "kube/kubeconfig.h"
+#include "node/cri.h"
+#include "node/kubelet.h"
+
+namespace lifeboat::cli {
+namespace {
+
+struct CheckpointFlags {
+  std::string lock_file = "/var/run/lock/pod-checkpointer.lock";
+  std::string kubeconfig = "/etc/kubernetes/kubeconfig";
+  std::string runtime_endpoint = "unix:///var/run/dockershim.sock";
+  std::string runtime_timeout = "2m";
+  std::string grace = "1m";
+  checkpoint::Layout layout;
+  std::string kubelet_host;  // default: $HOST_IP, else 127.0.0.1
+  int kubelet_port = 10250;
+  int kubelet_read_only_port = 10255;
+  std::string tick = "1s";
+  std::string refresh = "1m";
+  std::string api_timeout = "10s";
+  std::string metrics_address = "127.0.0.1:9780";
+};
+
+absl::StatusOr<checkpoint::Duration> Duration(const std::string& flag, const std::string& text) {
+  absl::Duration d;
+  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(flag, "=", text, " is not a duration (examples: 500ms, 30s, 2m, 1h30m)"));
+  }
+  return absl::ToChronoNanoseconds(d);
+}
+
+std::string Env(const char* name) {
+  const char* v = std::getenv(name);
+  return v == nullptr ? "" : v;
+}
+
+// flock(2)s `path` for the life of the process: one checkpointer per node. Waits while another
+// holds it (a checkpointer running from its own checkpoint next to its DaemonSet pod).
+absl::StatusOr<int> Lock(const std::string& path) {
+  std::filesystem::path p(path);
+  if (p.has_parent_path()) LB_RETURN_IF_ERROR(base::MakeDirs(p.parent_path(), 0755));
+  int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+  if (fd < 0) return absl::PermissionDeniedError(absl::StrCat("cannot open lock file ", path, ": ", std::strerror(errno)));
+  if (::flock(fd, LOCK_EX | LOCK_NB) != 0) {
+    if (errno != EWOULDBLOCK) {
+      ::close(fd);
+      return absl::InternalError(absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
+    }
+    LOG_INFO("another checkpointer holds {}; waiting for it to exit", path);
+    while (::flock(fd, LOCK_EX) != 0) {
+      if (errno != EINTR) {
+        ::close(fd);
+        return absl::InternalError(absl::StrCat("cannot lock ", path, ": ", std::strerror(errno)));
+      }
+    }
+  }
+  LOG_INFO("holding lock {}", path);
+  return fd;
+}
+
+int RunCheckpointer(const CheckpointFlags& f) {
+  auto fail_usage = [](const std::string& msg) {
+    std::cerr << "checkpoint: " << msg << std::endl;
+    return kExitUsage;
+  };
+  auto fail = [](const absl::Status& st) {
+    LOG_ERROR("checkpointer stopped: {}", st.message());
+    std::cerr << "checkpoint: " << st.message() << std::endl;
+    return kExitFailure;
+  };
+  checkpoint::Options o;
+  o.node_name = Env("NODE_NAME");
+  o.pod_name = Env("POD_NAME");
+  o.pod_namespace = Env("POD_NAMESPACE");
+  if (o.node_name.empty() || o.pod_name.empty() || o.pod_namespace.empty()) {
+    return fail_usage(
+        "the environment variables NODE_NAME, POD_NAME and POD_NAMESPACE must be set (the DaemonSet "
+        "sets them from the downward API: spec.nodeName, metadata.name, metadata.namespace)");
+  }
+  auto runtime_timeout = Duration("--runtime-request-timeout", f.runtime_timeout);
+  auto grace = Duration("--checkpoint-grace-period", f.grace);
+  auto tick = Duration("--tick-period", f.tick);
+  auto refresh = Duration("--refresh-period", f.refresh);
+  auto api_timeout = Duration("--api-timeout", f.api_timeout);
+  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &api_timeout}) {
+    if (!d->ok()) return fail_usage(std::string(d->status().message()));
+  }
+  if (*tick <= checkpoint::Duration::zero()) return fail_usage("--tick-period must be positive");
+  o.grace = *grace;
+  o.refresh = *refresh;
+
+  // SIGTERM/SIGINT are taken by a thread of ours; block them before any library starts threads.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto lock = Lock(f.lock_file);
+  if (!lock.ok()) return fail(lock.status());
+
+  auto kubeconfig = kube::LoadKubeconfig(f.kubeconfig);
+  if (!kubeconfig.ok()) return fail(kubeconfig.status());
+  apiserver::ClientOptions api_options;
+  api_options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*api_timeout);
+  api_options.connect_timeout = std::min(api_options.timeout, std::chrono::milliseconds(3000));
+  api_options.user_agent = "lifeboat-checkpointer";
+  auto api = apiserver::Client::Create(*kubeconfig, api_options);
+  if (!api.ok()) return fail(api.status());
+
+  node::KubeletOptions kubelet_options;
+  kubelet_options.host = !f.kubelet_host.empty() ? f.kubelet_host
+                         : !Env("HOST_IP").empty() ? Env("HOST_IP")
+                                                   : "127.0.0.1";
+  kubelet_options.secure_port = f.kubelet_port;
+  kubelet_options.read_only_port = f.kubelet_read_only_port;
+  kubelet_options.timeout = api_options.timeout;
+  auto kubelet = node::KubeletClient::Create(kubelet_options, &*kubeconfig);
+  if (!kubelet.ok()) return fail(kubelet.status());
+
+  auto cri = node::CriClient::Create(
+      {f.runtime_endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(*runtime_timeout)});
+  if (!cri.ok()) return fail(cri.status());
+
+  checkpoint::Store store(f.layout);
+  if (absl::Status st = store.Init(); !st.ok()) return fail(st);
+  checkpoint::Metrics metrics;
+  std::unique_ptr<checkpoint::MetricsServer> server;
+  if (!f.metrics_address.empty()) {
+    // Healthy while ticks complete; a tick may legitimately wait for the runtime and the API.
+    auto stale = std::max<checkpoint::Duration>(10 * *tick, *runtime_timeout + 2 * *api_timeout + *tick);
+    auto s = checkpoint::MetricsServer::Start(f.metrics_address, &metrics, stale);
+    if (!s.ok()) return fail(s.status());
+    server = *std::move(s);
+    LOG_INFO("serving /healthz and /metrics on {} (port {})", f.metrics_address, server->port());
+  }
+
+  checkpoint::NodeSources sources(*std::move(kubelet), *std::move(cri), *std::move(api), o.pod_namespace,
+                                  o.node_name);
+  checkpoint::Checkpointer checkpointer(o, sources, store, metrics);
+  LOG_INFO("pod checkpointer for node {} (pod {}/{}): parents in namespace {}, kubelet at {}, runtime at {}, "
+           "grace period {}s, tick {}ms",
+           o.node_name, o.pod_namespace, o.pod_name, o.pod_namespace, kubelet_options.host, f.runtime_endpoint,
+           std::chrono::duration_cast<std::chrono::seconds>(o.grace).count(),
+           std::chrono::duration_cast<std::chrono::milliseconds>(*tick).count());
+
+  std::thread waiter([&] {
+    int sig = 0;
+    sigwait(&signals, &sig);
+    if (sig != 0) LOG_INFO("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+    checkpointer.Stop();
+  });
+  checkpointer.Run(*tick);
+  // If Run ended for another reason the waiter is still in sigwait: wake it.
+  ::kill(::getpid(), SIGTERM);
+  waiter.join();
+  ::close(*lock);
+  return kExitOk;
+}
+
+}  // namespace
+
+Runner AddCheckpointCommand(CLI::App& app) {
+  auto f = std::make_shared<CheckpointFlags>();
+  app.footer(
+      "Environment: NODE_NAME, POD_NAME, POD_NAMESPACE (required; from the downward API) and HOST_IP\n"
+      "(the kubelet's address, default 127.0.0.1).\n"
+      "Durations are written like 500ms, 30s, 2m. Paths must be the host's: the kubelet reads the\n"
+      "manifests and mounts the secret files.");
+  app.add_option("--lock-file", f->lock_file, "flock()ed so that one checkpointer runs per node")
+      ->capture_default_str();
+  app.add_option("--kubeconfig", f->kubeconfig, "kubeconfig for the API server (and the kubelet's secure port)")
+      ->capture_default_str();
+  app.add_option("--container-runtime-endpoint", f->runtime_endpoint,
+                 "CRI socket of the container runtime (e.g. unix:///run/containerd/containerd.sock)")
+      ->capture_default_str();
+  app.add_option("--runtime-request-timeout", f->runtime_timeout, "timeout of each CRI call")->capture_default_str();
+  app.add_option("--checkpoint-grace-period", f->grace,
+                 "how long a checkpoint outlives its parent's deletion from the API")
+      ->capture_default_str();
+  app.add_option("--inactive-manifest-dir", f->layout.inactive_dir, "where inactive checkpoints are kept")
+      ->capture_default_str();
+  app.add_option("--pod-manifest-path", f->layout.manifest_dir,
+                 "the kubelet's static pod directory: active checkpoints go there")
+      ->capture_default_str();
+  app.add_option("--checkpoint-secrets-dir", f->layout.secrets_root, "root of checkpointed Secrets")
+      ->capture_default_str();
+  app.add_option("--checkpoint-configmaps-dir", f->layout.configmaps_root, "root of checkpointed ConfigMaps")
+      ->capture_default_str();
+  app.add_option("--kubelet-host", f->kubelet_host, "the kubelet's address (default: $HOST_IP, else 127.0.0.1)");
+  app.add_option("--kubelet-port", f->kubelet_port, "the kubelet's secure port (0: do not use)")
+      ->capture_default_str();
+  app.add_option("--kubelet-read-only-port", f->kubelet_read_only_port,
+                 "the kubelet's read-only port, used when the secure one fails (0: do not use)")
+      ->capture_default_str();
+  app.add_option("--tick-period", f->tick, "how often the node is observed and checkpoints updated")
+      ->capture_default_str();
+  app.add_option("--refresh-period", f->refresh,
+                 "how often Secrets/ConfigMaps of unchanged parents are fetched again")
+      ->capture_default_str();
+  app.add_option("--api-timeout", f->api_timeout, "timeout of each API server and kubelet request")
+      ->capture_default_str();
+  app.add_option("--metrics-address", f->metrics_address,
+                 "host:port for /healthz and /metrics (empty: off; port 0: any free port)")
+      ->capture_default_str();
+  return [f] { return RunCheckpointer(*f); };
+}
+
+}  // namespace lifeboat::cli
