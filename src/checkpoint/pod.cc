@@ -64,6 +64,22 @@ std::map<PodId, const Json*> SelectParents(const Json& pods, absl::string_view n
   return out;
 }
 
+absl::StatusOr<Json> ParsePodList(absl::string_view text, bool keep_spec) {
+  // Depths as the parser reports them: 0 the list, 1 its keys ("items"), 2 each pod, 3 a pod's keys.
+  Json::parser_callback_t drop = [keep_spec](int depth, Json::parse_event_t event, Json& parsed) {
+    if (event == Json::parse_event_t::key && depth == 3 && parsed.is_string()) {
+      const auto& key = parsed.get_ref<const std::string&>();
+      if (key == "status" || (!keep_spec && key == "spec")) return false;
+    }
+    return true;
+  };
+  try {
+    return Json::parse(text.begin(), text.end(), drop);
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("pod list is not JSON: ", e.what()));
+  }
+}
+
 PodId SelfId(absl::string_view pod_namespace, absl::string_view pod_name, absl::string_view node_name) {
   // The kubelet lower-cases the node name when it names a static pod.
   std::string suffix = absl::StrCat("-", absl::AsciiStrToLower(node_name));

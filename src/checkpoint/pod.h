@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "kube/codec.h"
 
@@ -49,6 +50,11 @@ std::optional<PodId> CheckpointOf(const Json& pod);
 // handles its own namespace: that is where the API server is asked for parents, and all its RBAC
 // grants.
 std::map<PodId, const Json*> SelectParents(const Json& pods, absl::string_view ns);
+
+// Parses a PodList as JSON text. Pod status is dropped while parsing (the checkpointer never
+// needs it, and it is most of the bytes), and so is the spec unless `keep_spec`.
+// InvalidArgument when the text is not JSON.
+absl::StatusOr<Json> ParsePodList(absl::string_view text, bool keep_spec);
 
 // The checkpointer's own checkpoint id: POD_NAMESPACE and POD_NAME without a "-<NODE_NAME>"
 // suffix (the suffix the kubelet adds when the checkpointer itself runs from its checkpoint).

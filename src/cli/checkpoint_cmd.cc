@@ -91,7 +91,7 @@ int RunCheckpointer(const CheckpointFlags& f) {
     return kExitUsage;
   };
   auto fail = [](const absl::Status& st) {
-    LOG_ERROR("checkpointer stopped: {}", st.message());
+    LOG_ERROR("checkpointer stopped: {}", std::string(st.message()));
     std::cerr << "checkpoint: " << st.message() << std::endl;
     return kExitFailure;
   };

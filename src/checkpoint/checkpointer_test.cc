@@ -1,0 +1,330 @@
+#include "checkpoint/checkpointer.h"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/escaping.h"
+#include "base/file.h"
+#include "checkpoint/testing_sources.h"
+#include "gtest/gtest.h"
+
+namespace lifeboat::checkpoint {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::seconds;
+using testing::FakeSources;
+
+std::string Read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+mode_t Mode(const fs::path& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+Json Secret(const std::string& name, std::map<std::string, std::string> data) {
+  Json d = Json::object();
+  for (auto& [k, v] : data) d[k] = absl::Base64Escape(v);
+  return {{"kind", "Secret"}, {"metadata", {{"name", name}, {"namespace", "kube-system"}}}, {"data", d}};
+}
+
+Json Pod(const std::string& name, const Json& spec) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Pod"},
+          {"metadata",
+           {{"name", name},
+            {"namespace", "kube-system"},
+            {"uid", "uid-" + name},
+            {"annotations", {{"checkpointer.alpha.coreos.com/checkpoint", "true"},
+                             {"kubernetes.io/config.source", "api"}}}}},
+          {"spec", spec},
+          {"status", {{"phase", "Running"}}}};
+}
+
+const PodId kApi{"kube-system", "kube-apiserver-abcde"};
+const PodId kSelf{"kube-system", "pod-checkpointer-xyz"};
+
+class CheckpointerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    char tmpl[] = "/tmp/lifeboat-ckpt-XXXXXX";
+    ASSERT_NE(::mkdtemp(tmpl), nullptr);
+    root_ = tmpl;
+    layout_ = Layout{root_ / "inactive-manifests", root_ / "manifests", root_ / "checkpoint-secrets",
+                     root_ / "checkpoint-configmaps"};
+    src_.objects["Secret/kube-apiserver"] = Secret("kube-apiserver", {{"apiserver.key", "KEY"}, {"ca.crt", "CA"}});
+    src_.objects["Secret/env"] = Secret("env", {{"token", "T0K3N"}});
+    src_.AddParent(ApiServer());
+    src_.AddParent(Pod(kSelf.name, Json::parse(R"({"containers": [{"name": "checkpointer"}]})")));
+    Restart();
+  }
+  void TearDown() override {
+    checkpointer_.reset();
+    store_.reset();
+    std::error_code ec;
+    fs::remove_all(root_, ec);
+  }
+  static Json ApiServer(const std::string& image = "kube-apiserver:v1.20.2") {
+    return Pod(kApi.name, Json::parse(R"({
+      "securityContext": {"runAsUser": 65534, "fsGroup": 65533},
+      "nodeSelector": {"node-role.kubernetes.io/master": ""},
+      "containers": [{"name": "kube-apiserver", "image": ")" + image + R"(",
+        "env": [{"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "env", "key": "token"}}}]}],
+      "volumes": [{"name": "secrets", "secret": {"secretName": "kube-apiserver",
+                   "items": [{"key": "apiserver.key", "path": "apiserver.key", "mode": 256}, {"key": "ca.crt", "path": "ca.crt"}]}}]})"));
+  }
+  // A new checkpointer process over the same disk.
+  void Restart(Duration grace = seconds(30)) {
+    checkpointer_.reset();
+    store_ = std::make_unique<Store>(layout_);
+    ASSERT_TRUE(store_->Init().ok());
+    Options o;
+    o.pod_namespace = "kube-system";
+    o.pod_name = kSelf.name;
+    o.node_name = "node-1";
+    o.grace = grace;
+    checkpointer_ = std::make_unique<Checkpointer>(o, src_, *store_, metrics_);
+  }
+  Plan Tick(Duration advance = seconds(1)) {
+    now_ += advance;
+    return checkpointer_->Tick(now_);
+  }
+  State StateOf(const PodId& id) {
+    auto& s = checkpointer_->states().by_id;
+    auto it = s.find(id);
+    return it == s.end() ? State::kNone : it->second.state;
+  }
+  bool Active(const PodId& id) { return fs::exists(layout_.ActiveManifest(id)); }
+  bool Inactive(const PodId& id) { return fs::exists(layout_.InactiveManifest(id)); }
+  void ApiDown() { src_.api_error = absl::UnavailableError("connection refused"); }
+  void ApiUp() { src_.api_error = absl::OkStatus(); }
+
+  fs::path root_;
+  Layout layout_;
+  FakeSources src_;
+  Metrics metrics_;
+  std::unique_ptr<Store> store_;
+  std::unique_ptr<Checkpointer> checkpointer_;
+  Time now_ = Time{} + std::chrono::hours(1);
+};
+
+TEST_F(CheckpointerTest, FirstTickWritesCheckpointsAndActivatesOwn) {
+  Tick();
+  EXPECT_EQ(StateOf(kApi), State::kInactive);
+  EXPECT_EQ(StateOf(kSelf), State::kActive);
+  ASSERT_TRUE(Inactive(kApi));
+  EXPECT_FALSE(Active(kApi));
+  EXPECT_TRUE(Active(kSelf));
+  EXPECT_EQ(Read(layout_.ActiveManifest(kSelf)), Read(layout_.InactiveManifest(kSelf)));
+  EXPECT_EQ(Mode(layout_.InactiveManifest(kApi)), 0600u);
+  EXPECT_EQ(Mode(layout_.ActiveManifest(kSelf)), 0600u);
+
+  Json manifest = Json::parse(Read(layout_.InactiveManifest(kApi)));
+  EXPECT_TRUE(kube::ApiObjectReferences(manifest["spec"]).empty());
+  EXPECT_FALSE(manifest["spec"].contains("nodeSelector"));
+  EXPECT_EQ(manifest["spec"]["containers"][0]["env"][0]["value"], "T0K3N");
+  fs::path dir = layout_.SecretsDir(kApi) / "kube-apiserver";
+  EXPECT_EQ(manifest["spec"]["volumes"][0]["hostPath"]["path"], dir.string());
+  EXPECT_EQ(Read(dir / "apiserver.key"), "KEY");
+  EXPECT_EQ(Mode(dir / "apiserver.key"), 0400u);
+  EXPECT_EQ(Mode(dir / "ca.crt"), 0600u);
+  EXPECT_EQ(Mode(dir), 0700u);
+  struct stat st;
+  ASSERT_EQ(::stat((dir / "ca.crt").c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  EXPECT_EQ(st.st_gid, 65533u);
+  ASSERT_EQ(::stat(dir.c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 65534u);
+  ASSERT_EQ(::stat(layout_.SecretsDir(kApi).c_str(), &st), 0);
+  EXPECT_EQ(st.st_uid, 0u) << "only the volume dirs belong to the pod's user";
+
+  // Steady state: nothing is fetched or rewritten every tick.
+  int gets = src_.object_gets;
+  auto mtime = fs::last_write_time(layout_.InactiveManifest(kApi));
+  for (int i = 0; i < 10; ++i) EXPECT_TRUE(Tick().actions.empty());
+  EXPECT_EQ(src_.object_gets, gets);
+  EXPECT_EQ(fs::last_write_time(layout_.InactiveManifest(kApi)), mtime);
+}
+
+TEST_F(CheckpointerTest, ParentLostWhileApiDownIsActivatedUntilItRunsAgain) {
+  Tick();
+  ApiDown();
+  Tick();
+  EXPECT_FALSE(Active(kApi)) << "the parent still runs";
+  // Node reboot: the runtime forgot everything, the kubelet knows nothing without the API.
+  src_.running.clear();
+  src_.kubelet.clear();
+  Plan p = Tick();
+  EXPECT_EQ(StateOf(kApi), State::kActive);
+  ASSERT_TRUE(Active(kApi));
+  EXPECT_EQ(Read(layout_.ActiveManifest(kApi)), Read(layout_.InactiveManifest(kApi)));
+  EXPECT_TRUE(Active(kSelf));
+  EXPECT_NE(metrics_.Render().find("lifeboat_checkpointer_activations_total 2"), std::string::npos);
+  // The API server comes back (from the checkpoint) and the parent runs again.
+  ApiUp();
+  src_.AddParent(ApiServer());
+  src_.AddParent(Pod(kSelf.name, Json::parse(R"({"containers": [{"name": "checkpointer"}]})")));
+  Tick();
+  EXPECT_EQ(StateOf(kApi), State::kInactive);
+  EXPECT_FALSE(Active(kApi));
+  EXPECT_TRUE(Inactive(kApi));
+  EXPECT_TRUE(Active(kSelf)) << "our own stays active";
+}
+
+TEST_F(CheckpointerTest, UnreadableRuntimeActivatesNothing) {
+  Tick();
+  src_.runtime_error = absl::UnavailableError("connection refused");
+  src_.running.clear();
+  for (int i = 0; i < 3; ++i) {
+    Plan p = Tick();
+    EXPECT_TRUE(p.frozen);
+  }
+  EXPECT_FALSE(Active(kApi));
+  EXPECT_EQ(StateOf(kApi), State::kInactive);
+  EXPECT_NE(metrics_.Render().find("lifeboat_checkpointer_frozen_ticks_total 3"), std::string::npos);
+  src_.runtime_error = absl::OkStatus();
+  src_.running = {kApi, kSelf};
+  EXPECT_FALSE(Tick().frozen);
+  EXPECT_FALSE(Active(kApi));
+}
+
+TEST_F(CheckpointerTest, DeletedParentRemovedAfterGrace) {
+  Tick();
+  src_.api.erase(kApi);
+  src_.kubelet.erase(kApi);
+  src_.running.erase(kApi);
+  Tick();
+  EXPECT_EQ(StateOf(kApi), State::kInactiveGrace);
+  EXPECT_TRUE(Inactive(kApi));
+  Tick(seconds(31));
+  EXPECT_FALSE(Inactive(kApi));
+  EXPECT_FALSE(fs::exists(layout_.SecretsDir(kApi)));
+  EXPECT_FALSE(fs::exists(layout_.ConfigMapsDir(kApi)));
+  EXPECT_TRUE(Active(kSelf));
+  Tick();
+  EXPECT_EQ(checkpointer_->states().by_id.count(kApi), 0u);
+}
+
+TEST_F(CheckpointerTest, OwnDaemonSetGoneRemovesEverythingOwnLast) {
+  Tick();
+  src_.api.erase(kSelf);
+  src_.kubelet.erase(kSelf);
+  Tick();
+  EXPECT_EQ(StateOf(kSelf), State::kActiveGrace);
+  Plan p = Tick(seconds(31));
+  ASSERT_EQ(p.actions.size(), 2u);
+  EXPECT_EQ(p.actions.back().id, kSelf);
+  EXPECT_FALSE(Inactive(kApi));
+  EXPECT_FALSE(Inactive(kSelf));
+  EXPECT_FALSE(Active(kSelf));
+  for (int i = 0; i < 3; ++i) Tick();
+  EXPECT_FALSE(Inactive(kApi)) << "no new checkpoints once retired";
+  EXPECT_TRUE(fs::is_empty(layout_.inactive_dir));
+  EXPECT_TRUE(fs::is_empty(layout_.manifest_dir));
+}
+
+TEST_F(CheckpointerTest, ResumesUpstreamBootkubeCheckpointAfterRestart) {
+  // An upstream checkpoint on disk, the checkpointer starting on a rebooted node with no API.
+  fs::path upstream = fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/checkpoint/upstream/kube-system-kube-apiserver-7kq2m.json";
+  PodId old{"kube-system", "kube-apiserver-7kq2m"};
+  fs::copy_file(upstream, layout_.InactiveManifest(old));
+  ASSERT_TRUE(base::WriteFileAtomic(layout_.manifest_dir / ".lifeboat-tmp-kube-system-x.json-123", "{", 0600).ok());
+  ASSERT_TRUE(base::WriteFileAtomic(layout_.manifest_dir / "etcd.yaml", "kind: Pod\n", 0600).ok());
+  Restart();
+  EXPECT_FALSE(fs::exists(layout_.manifest_dir / ".lifeboat-tmp-kube-system-x.json-123"));
+  ApiDown();
+  src_.running.clear();
+  src_.kubelet.clear();
+  Tick();
+  EXPECT_EQ(StateOf(old), State::kActive);
+  EXPECT_TRUE(Active(old));
+  EXPECT_EQ(Read(layout_.ActiveManifest(old)), Read(upstream));
+  EXPECT_TRUE(fs::exists(layout_.manifest_dir / "etcd.yaml")) << "other static pods are not ours";
+}
+
+TEST_F(CheckpointerTest, RestartKeepsActiveCheckpointsActive) {
+  Tick();
+  ApiDown();
+  src_.running.clear();
+  src_.kubelet.clear();
+  Tick();
+  ASSERT_TRUE(Active(kApi));
+  Restart();
+  Plan p = Tick();
+  EXPECT_TRUE(p.actions.empty());
+  EXPECT_EQ(StateOf(kApi), State::kActive);
+  EXPECT_TRUE(Active(kApi));
+}
+
+TEST_F(CheckpointerTest, SecretsRefreshedEveryMinuteOrWhenTheSpecChanges) {
+  Tick();
+  src_.objects["Secret/kube-apiserver"] = Secret("kube-apiserver", {{"apiserver.key", "NEW"}, {"ca.crt", "CA"}});
+  Tick(seconds(30));
+  fs::path dir = layout_.SecretsDir(kApi) / "kube-apiserver";
+  EXPECT_EQ(Read(dir / "apiserver.key"), "KEY");
+  Tick(seconds(31));
+  EXPECT_EQ(Read(dir / "apiserver.key"), "NEW");
+  // A key the volume lists disappears from the Secret: the last good checkpoint stays.
+  src_.objects["Secret/kube-apiserver"] = Secret("kube-apiserver", {{"apiserver.key", "NEWER"}});
+  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.9");
+  Tick();
+  EXPECT_EQ(Read(dir / "apiserver.key"), "NEW");
+  EXPECT_EQ(Read(dir / "ca.crt"), "CA");
+}
+
+TEST_F(CheckpointerTest, InvalidUpdateKeepsTheLastGoodCheckpoint) {
+  Tick();
+  std::string good = Read(layout_.InactiveManifest(kApi));
+  Json bad = ApiServer("kube-apiserver:v1.21.0");
+  bad["spec"]["volumes"].push_back({{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "x"}}}});
+  src_.kubelet[kApi] = bad;
+  Tick();
+  EXPECT_EQ(Read(layout_.InactiveManifest(kApi)), good);
+  EXPECT_NE(metrics_.Render().find("lifeboat_checkpointer_errors_total{source=\"write\"} 1"), std::string::npos);
+  // A fixed spec is picked up at once.
+  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.21.1");
+  Tick();
+  EXPECT_NE(Read(layout_.InactiveManifest(kApi)).find("v1.21.1"), std::string::npos);
+}
+
+TEST_F(CheckpointerTest, ActiveCheckpointFollowsItsParentsSpec) {
+  Tick();
+  src_.running.erase(kApi);  // parent not running, API up: upstream activates the checkpoint
+  Tick();
+  ASSERT_TRUE(Active(kApi));
+  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.3");
+  Tick();
+  EXPECT_NE(Read(layout_.ActiveManifest(kApi)).find("v1.20.3"), std::string::npos);
+}
+
+TEST_F(CheckpointerTest, StaleFilesOfThePodAreRemoved) {
+  Tick();
+  fs::path junk = layout_.SecretsDir(kApi) / "old-secret" / "key";
+  fs::create_directories(junk.parent_path());
+  std::ofstream(junk) << "x";
+  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.4");  // spec change: rewritten now
+  Tick();
+  EXPECT_FALSE(fs::exists(junk.parent_path()));
+  EXPECT_TRUE(fs::exists(layout_.SecretsDir(kApi) / "kube-apiserver" / "ca.crt"));
+}
+
+TEST_F(CheckpointerTest, MetricsText) {
+  Tick();
+  std::string m = metrics_.Render();
+  EXPECT_NE(m.find("lifeboat_checkpointer_checkpoints{state=\"inactive\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("lifeboat_checkpointer_checkpoints{state=\"active\"} 1"), std::string::npos) << m;
+  EXPECT_NE(m.find("# TYPE lifeboat_checkpointer_tick_duration_seconds summary"), std::string::npos) << m;
+  EXPECT_NE(m.find("process_resident_memory_bytes "), std::string::npos) << m;
+  EXPECT_TRUE(metrics_.Healthy(seconds(10)));
+}
+
+}  // namespace
+}  // namespace lifeboat::checkpoint

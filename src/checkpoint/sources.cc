@@ -1,0 +1,39 @@
+#include "checkpoint/sources.h"
+
+#include "absl/strings/str_cat.h"
+#include "apiserver/client.h"
+#include "base/status.h"
+#include "node/cri.h"
+#include "node/kubelet.h"
+
+namespace lifeboat::checkpoint {
+
+NodeSources::NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
+                         std::unique_ptr<apiserver::Client> api, std::string ns, std::string node_name)
+    : kubelet_(std::move(kubelet)), cri_(std::move(cri)), api_(std::move(api)), ns_(std::move(ns)) {
+  pods_path_ = absl::StrCat("/api/v1/namespaces/", apiserver::QueryEscape(ns_), "/pods?fieldSelector=",
+                            apiserver::QueryEscape(absl::StrCat("spec.nodeName=", node_name)),
+                            "&resourceVersion=0");
+}
+
+NodeSources::~NodeSources() = default;
+
+absl::StatusOr<std::string> NodeSources::KubeletPods() { return kubelet_->GetPods(); }
+
+absl::StatusOr<std::set<PodId>> NodeSources::RunningPods() {
+  LB_ASSIGN_OR_RETURN(node::RuntimeSnapshot snap, cri_->ListRunning());
+  std::set<PodId> out;
+  for (auto& [ns, name] : node::RunningPods(snap)) out.insert(PodId{ns, name});
+  return out;
+}
+
+absl::StatusOr<std::string> NodeSources::ApiPods() { return api_->GetRaw(pods_path_); }
+
+absl::StatusOr<Json> NodeSources::GetObject(absl::string_view kind, absl::string_view name) {
+  const char* resource = kind == "Secret" ? "secrets" : "configmaps";
+  // resourceVersion=0: from the API server's cache, like the pod list.
+  return api_->Get(absl::StrCat("/api/v1/namespaces/", apiserver::QueryEscape(ns_), "/", resource, "/",
+                                apiserver::QueryEscape(name), "?resourceVersion=0"));
+}
+
+}  // namespace lifeboat::checkpoint

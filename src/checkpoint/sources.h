@@ -1,0 +1,59 @@
+// What the checkpointer observes, behind one interface so the tick loop can be tested with
+// fakes: the kubelet's pods, the runtime's running pods, the API server's pods for this node,
+// and the Secrets/ConfigMaps a checkpoint needs.
+#pragma once
+
+#include <memory>
+#include <set>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "checkpoint/pod.h"
+
+namespace lifeboat::apiserver {
+class Client;
+}
+namespace lifeboat::node {
+class CriClient;
+class KubeletClient;
+}  // namespace lifeboat::node
+
+namespace lifeboat::checkpoint {
+
+class Sources {
+ public:
+  virtual ~Sources() = default;
+  // The kubelet's /pods (a PodList as JSON text).
+  virtual absl::StatusOr<std::string> KubeletPods() = 0;
+  // Pods with a ready sandbox and a running container, by namespace/name.
+  virtual absl::StatusOr<std::set<PodId>> RunningPods() = 0;
+  // The API server's pods of our namespace bound to this node (a PodList as JSON text). Served
+  // from the API server's watch cache (resourceVersion=0): no etcd read per tick.
+  virtual absl::StatusOr<std::string> ApiPods() = 0;
+  // A Secret ("Secret") or ConfigMap ("ConfigMap") of our namespace; NotFound when absent.
+  virtual absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) = 0;
+};
+
+// The real thing: kubelet over HTTP(S), runtime over CRI, API server over HTTPS.
+class NodeSources : public Sources {
+ public:
+  NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
+              std::unique_ptr<apiserver::Client> api, std::string ns, std::string node_name);
+  ~NodeSources() override;
+  absl::StatusOr<std::string> KubeletPods() override;
+  absl::StatusOr<std::set<PodId>> RunningPods() override;
+  absl::StatusOr<std::string> ApiPods() override;
+  absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override;
+
+  node::CriClient& cri() { return *cri_; }
+
+ private:
+  std::unique_ptr<node::KubeletClient> kubelet_;
+  std::unique_ptr<node::CriClient> cri_;
+  std::unique_ptr<apiserver::Client> api_;
+  std::string ns_;
+  std::string pods_path_;
+};
+
+}  // namespace lifeboat::checkpoint

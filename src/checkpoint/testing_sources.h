@@ -1,0 +1,61 @@
+// In-memory Sources for tests of the tick loop.
+#pragma once
+
+#include <map>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "checkpoint/sources.h"
+
+namespace lifeboat::checkpoint::testing {
+
+class FakeSources : public Sources {
+ public:
+  std::map<PodId, Json> kubelet;  // what /pods lists
+  absl::Status kubelet_error;
+  std::set<PodId> running;
+  absl::Status runtime_error;
+  std::map<PodId, Json> api;  // the API server's pods of this node
+  absl::Status api_error;
+  std::map<std::string, Json> objects;  // "Secret/name", "ConfigMap/name"
+  int object_gets = 0;
+
+  absl::StatusOr<std::string> KubeletPods() override {
+    if (!kubelet_error.ok()) return kubelet_error;
+    return List(kubelet);
+  }
+  absl::StatusOr<std::set<PodId>> RunningPods() override {
+    if (!runtime_error.ok()) return runtime_error;
+    return running;
+  }
+  absl::StatusOr<std::string> ApiPods() override {
+    if (!api_error.ok()) return api_error;
+    return List(api);
+  }
+  absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override {
+    ++object_gets;
+    if (!api_error.ok()) return api_error;
+    auto it = objects.find(absl::StrCat(kind, "/", name));
+    if (it == objects.end()) return absl::NotFoundError(absl::StrCat(kind, " ", name, " not found"));
+    return it->second;
+  }
+
+  // The parent both in the kubelet and the API, running.
+  void AddParent(const Json& pod) {
+    PodId id = IdOf(pod);
+    kubelet[id] = pod;
+    api[id] = pod;
+    running.insert(id);
+  }
+
+ private:
+  static std::string List(const std::map<PodId, Json>& pods) {
+    Json list = {{"kind", "PodList"}, {"apiVersion", "v1"}, {"items", Json::array()}};
+    for (const auto& [id, pod] : pods) list["items"].push_back(pod);
+    return list.dump();
+  }
+};
+
+}  // namespace lifeboat::checkpoint::testing
