@@ -355,7 +355,8 @@ await_component() {
 healthz_node() { [[ $(curl -s --max-time 3 "http://127.0.0.1:$NHEALTHZ/healthz") == ok ]]; }
 
 # stop_component C [quiet]: SIGTERM, SIGKILL after $STOP_GRACE seconds (0: SIGKILL at once, a crash).
-STOP_GRACE=${TESTBED_STOP_GRACE:-10}
+# The API server takes up to a minute to drain after SIGTERM, hence the short default.
+STOP_GRACE=${TESTBED_STOP_GRACE:-5}
 stop_component() {
   local c=$1 pid
   pid=$(pid_of "$c")
