@@ -7,7 +7,11 @@
 #include "base/status.h"
 #include "cli/commands.h"
 #include "kube/kubeconfig.h"
+#include "etcd/client.h"
+#include "etcd/snapshot.h"
 #include "recovery/asset_dir.h"
+#include "recovery/etcd_source.h"
+#include "storage/transformer.h"
 #include "recovery/render.h"
 #include "recovery/source.h"
 
@@ -23,12 +27,33 @@ struct RecoverFlags {
   std::string etcd_key;
   std::string etcd_prefix = "/registry";
   std::string ns = "kube-system";
+  std::string encryption_config;
+  std::string snapshot;
+  bool skip_hash_check = false;
 };
 
 absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const RecoverFlags& f,
                                                                    const kube::Kubeconfig& kc) {
-  if (!f.etcd_servers.empty()) {
-    return absl::UnimplementedError("reading the control plane from etcd is not available yet in this build");
+  if (!f.etcd_servers.empty() || !f.snapshot.empty()) {
+    std::unique_ptr<storage::Transformer> transformer;
+    if (!f.encryption_config.empty()) {
+      LB_ASSIGN_OR_RETURN(transformer, storage::Transformer::FromFile(f.encryption_config, f.etcd_prefix));
+    }
+    std::unique_ptr<etcd::KvReader> kv;
+    if (!f.snapshot.empty()) {
+      etcd::SnapshotOptions so;
+      so.skip_hash_check = f.skip_hash_check;
+      LB_ASSIGN_OR_RETURN(kv, etcd::SnapshotReader::Open(f.snapshot, so));
+    } else {
+      etcd::EtcdClientOptions eo;
+      eo.endpoints = f.etcd_servers;
+      eo.ca_file = f.etcd_ca;
+      eo.cert_file = f.etcd_cert;
+      eo.key_file = f.etcd_key;
+      LB_ASSIGN_OR_RETURN(kv, etcd::EtcdClient::Connect(eo));
+    }
+    return std::unique_ptr<recovery::ObjectSource>(std::make_unique<recovery::EtcdSource>(
+        std::move(kv), f.etcd_prefix, std::move(transformer)));
   }
   LB_ASSIGN_OR_RETURN(auto client, apiserver::Client::Create(kc));
   return std::unique_ptr<recovery::ObjectSource>(
@@ -67,6 +92,9 @@ Runner AddRecoverCommand(CLI::App& app) {
       "Sources:\n"
       "  API server still running:   --kubeconfig only\n"
       "  etcd still running:         --etcd-servers (and --etcd-*-path for TLS)\n"
+      "  only an etcd backup left:   --etcd-snapshot (a file from `etcdctl snapshot save`)\n"
+      "Add --encryption-provider-config (the API server's own file) when Secrets or ConfigMaps are\n"
+      "encrypted at rest.\n"
       "The recovery dir receives bootstrap-manifests/, tls/ (Secrets and ConfigMaps, 0600) and\n"
       "auth/kubeconfig. Then run `lifeboat start --asset-dir=<recovery-dir>`.\n");
   app.add_option("--recovery-dir", f->recovery_dir, "Output directory for the bootstrap control plane")
@@ -83,6 +111,13 @@ Runner AddRecoverCommand(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--namespace", f->ns, "namespace of the self-hosted control plane")
       ->capture_default_str();
+  app.add_option("--encryption-provider-config", f->encryption_config,
+                 "the API server's EncryptionConfiguration, to decrypt values encrypted at rest");
+  app.add_option("--etcd-snapshot", f->snapshot,
+                 "read from an etcd snapshot file instead of a running etcd (no etcd needed)")
+      ->excludes("--etcd-servers");
+  app.add_flag("--skip-hash-check", f->skip_hash_check,
+               "accept a snapshot without its SHA-256 trailer (a member/snap/db copied from a data dir)");
   return [f] {
     absl::Status st = Recover(*f);
     if (!st.ok()) {

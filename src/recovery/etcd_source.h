@@ -1,0 +1,31 @@
+// Reads the control plane straight from etcd — a live cluster (etcd/client.h) or a snapshot file
+// (etcd/snapshot.h) — decoding values into the API server's JSON (storage/decode.h), so that
+// rendering cannot tell it from the API-server path.
+#pragma once
+
+#include <memory>
+#include <string>
+
+#include "etcd/kv.h"
+#include "recovery/source.h"
+#include "storage/transformer.h"
+
+namespace lifeboat::recovery {
+
+class EtcdSource : public ObjectSource {
+ public:
+  // `prefix` is the API server's --etcd-prefix; `transformer` may be null (no encryption at rest).
+  EtcdSource(std::unique_ptr<etcd::KvReader> kv, std::string prefix,
+             std::unique_ptr<storage::Transformer> transformer);
+  absl::Status ForEachWorkload(absl::string_view ns,
+                               const std::function<absl::Status(Json&&)>& each) override;
+  absl::StatusOr<Json> Get(absl::string_view kind, absl::string_view ns, absl::string_view name) override;
+  std::string Describe() const override { return kv_->Describe(); }
+
+ private:
+  std::unique_ptr<etcd::KvReader> kv_;
+  std::string prefix_;
+  std::unique_ptr<storage::Transformer> transformer_;
+};
+
+}  // namespace lifeboat::recovery
