@@ -86,8 +86,20 @@ std::string FixedPoint(uint64_t v, int digits) {
 }  // namespace
 
 std::string GoString(absl::string_view bytes) {
-  std::string out;
-  out.reserve(bytes.size());
+  // Fast path: almost every string is valid UTF-8 (mostly ASCII) and is copied as is.
+  size_t valid = 0;
+  while (valid < bytes.size()) {
+    if (static_cast<uint8_t>(bytes[valid]) < 0x80) {
+      ++valid;
+      continue;
+    }
+    int n = ValidUtf8Length(bytes.substr(valid));
+    if (n == 0) break;
+    valid += n;
+  }
+  if (valid == bytes.size()) return std::string(bytes);
+  std::string out(bytes.substr(0, valid));
+  bytes.remove_prefix(valid);
   while (!bytes.empty()) {
     int n = ValidUtf8Length(bytes);
     if (n == 0) {

@@ -393,7 +393,9 @@ absl::StatusOr<std::string> Transformer::Decrypt(absl::string_view etcd_key,
       if (!encrypted) return std::string(value);
       continue;  // identity refuses encrypted data; later providers may match
     }
-    std::string prefix = absl::StrCat(kEncryptedMarker, p->kind == Provider::kKms ? "kms" : KindName(p->kind), ":v1:");
+    // kms: v1 and v2 values alike need the plugin.
+    std::string prefix = p->kind == Provider::kKms ? absl::StrCat(kEncryptedMarker, "kms:")
+                                                   : absl::StrCat(kEncryptedMarker, KindName(p->kind), ":v1:");
     if (!absl::StartsWith(value, prefix)) continue;
     absl::string_view rest = value.substr(prefix.size());
     if (p->kind == Provider::kKms) {

@@ -183,6 +183,8 @@ TEST(TransformerTest, KmsIsUnimplemented) {
   ASSERT_FALSE(r.ok());
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
   EXPECT_THAT(r.status().message(), HasSubstr("\"my-kms\""));
+  r = t->Decrypt(kKey, "k8s:enc:kms:v2:my-kms:\x0a\x01x");
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kUnimplemented);
 }
 
 TEST(TransformerTest, ProviderOrderAndIdentity) {
