@@ -46,10 +46,13 @@ class StartTest : public ::testing::Test {
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;
   }
+  // `lifeboat recover` straight from etcd, as after losing every API server.
   fs::path Recover() {
     fs::path out = work_ / "recovered";
     auto r = RunProcess({LifeboatBinary(), "recover", "--recovery-dir", out.string(), "--kubeconfig",
-                         testbed_->Env("KUBECONFIG")});
+                         testbed_->Env("KUBECONFIG"), "--etcd-servers", testbed_->Env("ETCD_ENDPOINTS"),
+                         "--etcd-ca-path", testbed_->Env("ETCD_CA"), "--etcd-certificate-path",
+                         testbed_->Env("ETCD_CERT"), "--etcd-private-key-path", testbed_->Env("ETCD_KEY")});
     EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
     return out;
   }

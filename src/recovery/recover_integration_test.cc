@@ -124,7 +124,7 @@ TEST_F(RecoverFromApiServerTest, WritesBootstrapControlPlane) {
   EXPECT_FALSE(fs::exists(out_ / "tls/secrets/unused-credentials"));
   // auth/kubeconfig works on its own.
   EXPECT_EQ(Mode(out_ / "auth/kubeconfig"), 0600u);
-  auto kc = RunProcess({"kubectl", "--kubeconfig", (out_ / "auth/kubeconfig").string(), "get", "ns", "kube-system"});
+  auto kc = RunProcess({testbed_->Env("KUBECTL"), "--kubeconfig", (out_ / "auth/kubeconfig").string(), "get", "ns", "kube-system"});
   EXPECT_EQ(kc.exit_code, 0) << kc.err;
 }
 

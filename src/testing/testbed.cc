@@ -74,7 +74,8 @@ absl::Status Testbed::Script(const std::string& verb, const std::vector<std::str
 }
 
 absl::StatusOr<std::string> Testbed::Kubectl(const std::vector<std::string>& args) {
-  std::vector<std::string> argv = {"kubectl", "--kubeconfig", Env("KUBECONFIG")};
+  // The test bed's own kubectl v1.20.2, not whatever is on PATH.
+  std::vector<std::string> argv = {Env("KUBECTL"), "--kubeconfig", Env("KUBECONFIG")};
   argv.insert(argv.end(), args.begin(), args.end());
   ProcessResult r = RunProcess(argv);
   if (r.exit_code != 0) {

@@ -11,7 +11,7 @@ testbed/testbed.sh load-fixture "$dir" >/dev/null 2>&1
 . "$dir/env"
 {
   echo "# kube-system of the test bed's fixture as served by kube-apiserver v1.20.2 (capture.sh)"
-  kubectl --kubeconfig "$KUBECONFIG" -n kube-system get daemonsets,deployments,secrets,configmaps -o yaml \
+  "$KUBECTL" --kubeconfig "$KUBECONFIG" -n kube-system get daemonsets,deployments,secrets,configmaps -o yaml \
     | grep -v -E '^\s+(resourceVersion|uid|creationTimestamp|selfLink|generation):' 
 } > testdata/recovery/self-hosted/objects.yaml
 echo "captured $(grep -c '^- apiVersion' testdata/recovery/self-hosted/objects.yaml) objects"
