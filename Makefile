@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test unit demo testbed bench clean
+.PHONY: all deps build test unit demo demo-live testbed bench clean
 
 all: build
 
@@ -26,6 +26,9 @@ test: build testbed
 
 demo: build
 	@./scripts/demo.sh
+
+demo-live: build testbed
+	@./scripts/demo-live.sh
 
 bench: build testbed
 	@./bench/run.sh

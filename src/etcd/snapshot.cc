@@ -474,7 +474,7 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
     if (std::memcmp(digest, data_ + data.size(), kTrailerSize) != 0) {
       return context(absl::DataLossError(
           "the SHA-256 trailer does not match the content: the file is corrupted or was "
-          "modified after `etcdctl snapshot save` (skip_hash_check reads it anyway)"));
+          "modified after `etcdctl snapshot save` (--skip-hash-check reads it anyway, at your own risk)"));
     }
   }
 
