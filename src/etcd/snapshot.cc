@@ -457,6 +457,13 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
     return context(absl::DataLossError(
         absl::StrCat("corrupt bbolt file: implausible page count ", meta.pgid)));
   }
+  if (!has_trailer_ && !options.skip_hash_check) {
+    // As `etcdctl snapshot restore`: integrity is checked unless the operator says otherwise.
+    return context(absl::FailedPreconditionError(
+        "the file has no SHA-256 trailer, so it is not a file from `etcdctl snapshot save` and "
+        "its integrity cannot be checked; if it is a member/snap/db copied from an etcd data "
+        "dir, pass --skip-hash-check"));
+  }
   if (has_trailer_ && !options.skip_hash_check) {
     unsigned char digest[EVP_MAX_MD_SIZE];
     unsigned int digest_size = 0;
