@@ -2,6 +2,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "apiserver/client.h"
+#include "base/log.h"
 #include "base/status.h"
 #include "node/cri.h"
 #include "node/kubelet.h"
@@ -18,10 +19,21 @@ NodeSources::NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::uniq
 
 NodeSources::~NodeSources() = default;
 
-absl::StatusOr<std::string> NodeSources::KubeletPods() { return kubelet_->GetPods(); }
+absl::StatusOr<std::string> NodeSources::KubeletPods() {
+  auto pods = kubelet_->GetPods();
+  if (pods.ok() && kubelet_->last_url() != kubelet_url_) {
+    kubelet_url_ = kubelet_->last_url();
+    LOG_INFO("reading the kubelet's pods from {}", kubelet_url_);
+  }
+  return pods;
+}
 
 absl::StatusOr<std::set<PodId>> NodeSources::RunningPods() {
   LB_ASSIGN_OR_RETURN(node::RuntimeSnapshot snap, cri_->ListRunning());
+  if (cri_->api() != cri_api_) {
+    cri_api_ = cri_->api();
+    LOG_INFO("talking to the container runtime over the CRI's {}", cri_api_);
+  }
   std::set<PodId> out;
   for (auto& [ns, name] : node::RunningPods(snap)) out.insert(PodId{ns, name});
   return out;

@@ -54,6 +54,8 @@ class NodeSources : public Sources {
   std::unique_ptr<apiserver::Client> api_;
   std::string ns_;
   std::string pods_path_;
+  std::string kubelet_url_;
+  std::string cri_api_;
 };
 
 }  // namespace lifeboat::checkpoint

@@ -189,6 +189,8 @@ int RunCheckpointer(const CheckpointFlags& f) {
 
 Runner AddCheckpointCommand(CLI::App& app) {
   auto f = std::make_shared<CheckpointFlags>();
+  // As with upstream's Go flags, a repeated flag takes its last value (manifests often append).
+  app.option_defaults()->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
   app.footer(
       "Environment: NODE_NAME, POD_NAME, POD_NAMESPACE (required; from the downward API) and HOST_IP\n"
       "(the kubelet's address, default 127.0.0.1).\n"

@@ -1,0 +1,460 @@
+// The checkpointer end to end on the real test bed: etcd, kube-apiserver, controller manager,
+// scheduler and a hollow kubelet node (real kubelet, fake runtime speaking CRI v1alpha2) running
+// the self-hosted control-plane fixture. The checkpointer runs as a process pointed at the node's
+// directories, as the fixture's pod-checkpointer DaemonSet pod would, with the RBAC of deploy/.
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <regex>
+#include <sstream>
+#include <thread>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_split.h"
+#include "checkpoint/pod.h"
+#include "gtest/gtest.h"
+#include "kube/static_pod.h"
+#include "node/cri.h"
+#include "testing/process.h"
+#include "testing/testbed.h"
+
+namespace lifeboat::checkpoint {
+namespace {
+
+namespace fs = std::filesystem;
+using lifeboat::testing::LifeboatBinary;
+using lifeboat::testing::RunProcess;
+using lifeboat::testing::Subprocess;
+using lifeboat::testing::Testbed;
+using Ms = std::chrono::milliseconds;
+
+std::string Read(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+mode_t Mode(const fs::path& p) {
+  struct stat st;
+  return ::lstat(p.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
+bool WaitFor(const std::function<bool()>& cond, Ms timeout, Ms poll = Ms(200)) {
+  auto end = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    if (cond()) return true;
+    if (std::chrono::steady_clock::now() >= end) return false;
+    std::this_thread::sleep_for(poll);
+  }
+}
+
+// Checkpoint files (not temp files) in a directory.
+std::set<std::string> JsonFiles(const fs::path& dir) {
+  std::set<std::string> out;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string n = it->path().filename().string();
+    if (!n.empty() && n[0] != '.' && absl::EndsWith(n, ".json")) out.insert(n);
+  }
+  return out;
+}
+
+class CheckpointE2ETest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    lifeboat::testing::TestbedOptions options;
+    options.controllers = true;
+    options.nodes = 1;
+    auto tb = Testbed::Start(options);
+    ASSERT_TRUE(tb.ok()) << tb.status();
+    tb_ = *std::move(tb);
+    ASSERT_TRUE(tb_->Script("load-fixture", {"--wait-running"}).ok());
+    ASSERT_TRUE(Kubectl({"apply", "-f", std::string(LIFEBOAT_SOURCE_DIR) + "/deploy/pod-checkpointer-rbac.yaml"}).ok());
+    work_ = fs::path(tb_->dir()) / "checkpointer";
+    fs::create_directories(work_);
+    manifests_ = tb_->Env("NODE_1_MANIFESTS");
+    inactive_ = work_ / "inactive-manifests";
+    secrets_ = work_ / "checkpoint-secrets";
+    configmaps_ = work_ / "checkpoint-configmaps";
+    WriteKubeconfig();
+    apiserver_pod_ = PodName("kube-apiserver");
+    self_pod_ = PodName("pod-checkpointer");
+    ASSERT_FALSE(apiserver_pod_.empty());
+    ASSERT_FALSE(self_pod_.empty());
+  }
+  void TearDown() override {
+    checkpointer_.reset();
+    node_.reset();
+    tb_.reset();
+  }
+
+  absl::StatusOr<std::string> Kubectl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {tb_->Env("KUBECTL"), "--kubeconfig", tb_->Env("KUBECONFIG")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunProcess(argv);
+    if (r.exit_code != 0) return absl::InternalError(r.err);
+    return r.out;
+  }
+  // The running pod of a control-plane app; not the mirror pod of an active checkpoint (which
+  // carries the same labels and is named <pod>-node-1).
+  std::string PodName(const std::string& app) {
+    auto out = Kubectl({"-n", "kube-system", "get", "pods", "-l", "k8s-app=" + app, "--field-selector",
+                        "status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"});
+    if (!out.ok()) return "";
+    for (absl::string_view name : absl::StrSplit(*out, ' ', absl::SkipEmpty())) {
+      if (!absl::EndsWith(name, "-node-1")) return std::string(name);
+    }
+    return "";
+  }
+
+  // A kubeconfig with the pod-checkpointer service account's token: the RBAC of deploy/ is what
+  // lets it list pods, read secrets and read the kubelet's /pods on the secure port.
+  void WriteKubeconfig() {
+    std::string token;
+    ASSERT_TRUE(WaitFor([&] {
+      auto t = Kubectl({"-n", "kube-system", "get", "secret", "pod-checkpointer-token", "-o", "jsonpath={.data.token}"});
+      return t.ok() && !t->empty() && absl::Base64Unescape(*t, &token);
+    }, Ms(30000)));
+    std::string ca;
+    ASSERT_TRUE(absl::Base64Unescape(
+        *Kubectl({"config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"}), &ca));
+    kubeconfig_ = work_ / "kubeconfig";
+    std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\nclusters:\n- name: tb\n  cluster:\n    server: "
+                               << tb_->Env("APISERVER_URL") << "\n    certificate-authority-data: "
+                               << absl::Base64Escape(ca) << "\nusers:\n- name: ckpt\n  user:\n    token: " << token
+                               << "\ncontexts:\n- name: c\n  context:\n    cluster: tb\n    user: ckpt\n"
+                               << "current-context: c\n";
+  }
+
+  std::vector<std::string> CheckpointerArgs(const std::vector<std::string>& extra = {}) {
+    std::vector<std::string> argv = {
+        "env", "NODE_NAME=node-1", "POD_NAME=" + self_pod_, "POD_NAMESPACE=kube-system", "HOST_IP=127.0.0.1",
+        LifeboatBinary("checkpoint"),  // the upstream image's entry point
+        "--lock-file=" + (work_ / "lock").string(), "--kubeconfig=" + kubeconfig_.string(),
+        "--container-runtime-endpoint=unix://" + tb_->Env("NODE_1_CRI_SOCKET"),
+        "--runtime-request-timeout=5s", "--checkpoint-grace-period=5s",
+        "--inactive-manifest-dir=" + inactive_.string(), "--pod-manifest-path=" + manifests_.string(),
+        "--checkpoint-secrets-dir=" + secrets_.string(), "--checkpoint-configmaps-dir=" + configmaps_.string(),
+        "--kubelet-port=" + tb_->Env("NODE_1_PORT"), "--kubelet-read-only-port=" + tb_->Env("NODE_1_READONLY_PORT"),
+        "--api-timeout=3s", "--metrics-address=127.0.0.1:0"};
+    argv.insert(argv.end(), extra.begin(), extra.end());
+    return argv;
+  }
+  void StartCheckpointer(const std::vector<std::string>& extra = {}) {
+    checkpointer_.reset();
+    log_ = work_ / ("checkpointer-" + std::to_string(runs_++) + ".log");
+    checkpointer_ = std::make_unique<Subprocess>(CheckpointerArgs(extra), log_.string());
+  }
+  void StopCheckpointer() {
+    checkpointer_->Signal(SIGTERM);
+    EXPECT_EQ(checkpointer_->Wait(10000), 0) << checkpointer_->Output();
+  }
+  int MetricsPort() {
+    std::smatch m;
+    std::string out = checkpointer_->Output();
+    static const std::regex kPort(R"(/metrics on \S+ \(port (\d+)\))");
+    return std::regex_search(out, m, kPort) ? std::stoi(m[1]) : 0;
+  }
+  std::string Http(const std::string& url) {
+    auto r = RunProcess({"curl", "-s", "--max-time", "5", url});
+    return r.out;
+  }
+
+  fs::path Inactive(const std::string& pod) { return inactive_ / ("kube-system-" + pod + ".json"); }
+  fs::path Active(const std::string& pod) { return manifests_ / ("kube-system-" + pod + ".json"); }
+  bool CheckpointsWritten() {
+    return fs::exists(Inactive(apiserver_pod_)) && fs::exists(Inactive(self_pod_)) && fs::exists(Active(self_pod_));
+  }
+
+  // What the node's kubelet and runtime run: pods from /pods (read-only port), and over CRI.
+  std::set<std::string> KubeletPods() {
+    std::set<std::string> out;
+    auto list = kube::ParseJson(Http("http://127.0.0.1:" + tb_->Env("NODE_1_READONLY_PORT") + "/pods"));
+    if (!list.ok()) return out;
+    for (const auto& p : (*list)["items"]) out.insert(p["metadata"].value("name", ""));
+    return out;
+  }
+  std::set<std::string> RuntimePods() {
+    std::set<std::string> out;
+    auto cri = node::CriClient::Create({"unix://" + tb_->Env("NODE_1_CRI_SOCKET"), Ms(3000)});
+    if (!cri.ok()) return out;
+    auto snap = (*cri)->ListRunning();
+    if (!snap.ok()) return out;
+    for (auto& [ns, name] : node::RunningPods(*snap)) out.insert(name);
+    return out;
+  }
+
+  // "Reboot" the node while the API server is down: the test bed's `start` waits for the node to
+  // turn Ready in the API, which cannot happen, so the node's own command line is relaunched here.
+  void RebootNodeWithoutApi() {
+    ASSERT_TRUE(tb_->Script("stop", {"node-1"}).ok());
+    std::string log = Read(fs::path(tb_->dir()) / "logs/node-1.log");
+    auto at = log.rfind("starting: ");
+    ASSERT_NE(at, std::string::npos);
+    std::string cmd = log.substr(at + 10, log.find('\n', at) - at - 10);
+    std::vector<std::string> argv = {"env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+                                     "HOME=" + std::string(getenv("HOME")), "LANG=C.UTF-8"};
+    for (absl::string_view w : absl::StrSplit(cmd, ' ', absl::SkipEmpty())) argv.emplace_back(w);
+    node_ = std::make_unique<Subprocess>(argv, (work_ / "node-1-rebooted.log").string());
+  }
+
+  std::unique_ptr<Testbed> tb_;
+  std::unique_ptr<Subprocess> checkpointer_;
+  std::unique_ptr<Subprocess> node_;
+  fs::path work_, manifests_, inactive_, secrets_, configmaps_, kubeconfig_, log_;
+  std::string apiserver_pod_, self_pod_;
+  int runs_ = 0;
+};
+
+// 1. Inactive checkpoints for each annotated parent, its own checkpoint active, files and modes.
+TEST_F(CheckpointE2ETest, InactiveCheckpointsAppearAndOwnIsActive) {
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  EXPECT_FALSE(fs::exists(Active(apiserver_pod_))) << "its parent runs";
+  EXPECT_EQ(JsonFiles(inactive_).size(), 2u) << "only annotated parents are checkpointed";
+  EXPECT_EQ(Mode(Inactive(apiserver_pod_)), 0600u);
+  EXPECT_EQ(Mode(Active(self_pod_)), 0600u);
+  EXPECT_EQ(Read(Active(self_pod_)), Read(Inactive(self_pod_)));
+
+  auto pod = kube::ParseJson(Read(Inactive(apiserver_pod_)));
+  ASSERT_TRUE(pod.ok());
+  EXPECT_TRUE(kube::ApiObjectReferences((*pod)["spec"]).empty()) << (*pod)["spec"].dump();
+  EXPECT_EQ((*pod)["metadata"]["annotations"][std::string(kCheckpointOfAnnotation)], apiserver_pod_);
+  EXPECT_FALSE((*pod)["spec"].contains("affinity"));
+  // Secrets: etcd-client has defaultMode 0400 and items; the pod runs as 65534.
+  fs::path etcd = secrets_ / "kube-system" / apiserver_pod_ / "etcd-client";
+  for (const char* f : {"ca.crt", "client.crt", "client.key"}) {
+    EXPECT_EQ(Mode(etcd / f), 0400u) << f;
+    struct stat st;
+    ASSERT_EQ(::stat((etcd / f).c_str(), &st), 0);
+    EXPECT_EQ(st.st_uid, 65534u);
+  }
+  EXPECT_EQ(Mode(etcd), 0700u);
+  EXPECT_EQ(Mode(secrets_ / "kube-system" / apiserver_pod_ / "kube-apiserver" / "apiserver.key"), 0600u);
+  EXPECT_TRUE(fs::exists(configmaps_ / "kube-system" / apiserver_pod_ / "kube-apiserver-config" / "audit-policy.yaml"));
+  fs::path bundle = secrets_ / "kube-system" / apiserver_pod_ / "_projected" / "bundle";
+  EXPECT_TRUE(fs::exists(bundle / "controller-manager" / "ca.crt"));
+  EXPECT_TRUE(fs::exists(bundle / "labels"));
+  EXPECT_FALSE(fs::exists(bundle / "token")) << "service account tokens are not checkpointed";
+
+  // The kubelet runs our own checkpoint and the API server accepts its mirror pod.
+  EXPECT_TRUE(WaitFor([&] { return Kubectl({"-n", "kube-system", "get", "pod", self_pod_ + "-node-1"}).ok(); },
+                      Ms(30000)));
+  // The service account's RBAC is enough for the kubelet's secure port.
+  EXPECT_NE(checkpointer_->Output().find("reading the kubelet's pods from https://"), std::string::npos)
+      << checkpointer_->Output();
+  EXPECT_NE(checkpointer_->Output().find("runtime.v1alpha2"), std::string::npos);
+  int port = MetricsPort();
+  ASSERT_GT(port, 0);
+  EXPECT_EQ(Http("http://127.0.0.1:" + std::to_string(port) + "/healthz"), "ok");
+  std::string metrics = Http("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_checkpoints{state=\"inactive\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_checkpoints{state=\"active\"} 1"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_errors_total{source=\"runtime\"} 0"), std::string::npos) << metrics;
+  // The DaemonSet of deploy/ is accepted by the API server as it stands.
+  auto dry = Kubectl({"apply", "--dry-run=server", "-f", std::string(LIFEBOAT_SOURCE_DIR) + "/deploy/pod-checkpointer.yaml"});
+  EXPECT_TRUE(dry.ok()) << dry.status();
+  StopCheckpointer();
+}
+
+// 2. API server stopped and the node rebooted: the apiserver checkpoint is activated and runs.
+TEST_F(CheckpointE2ETest, ApiDownAndNodeRebootActivatesTheApiServerCheckpoint) {
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  ASSERT_TRUE(tb_->Script("stop", {"apiserver"}).ok());
+  std::this_thread::sleep_for(Ms(3000));
+  EXPECT_FALSE(fs::exists(Active(apiserver_pod_))) << "the parent still runs: nothing to activate";
+  RebootNodeWithoutApi();
+  auto t0 = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(Active(apiserver_pod_)); }, Ms(20000), Ms(20)))
+      << checkpointer_->Output();
+  auto ms = std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - t0).count();
+  std::cout << "activation " << ms << " ms after the node's relaunch" << std::endl;
+  RecordProperty("activation_ms", static_cast<int>(ms));
+  // The rebooted kubelet runs it as a static pod: it shows in /pods and in the runtime.
+  std::string static_name = apiserver_pod_ + "-node-1";
+  EXPECT_TRUE(WaitFor([&] { return KubeletPods().count(static_name) > 0; }, Ms(30000)));
+  EXPECT_TRUE(WaitFor([&] { return RuntimePods().count(static_name) > 0; }, Ms(30000)));
+  EXPECT_TRUE(RuntimePods().count(self_pod_ + "-node-1")) << "and the checkpointer's own checkpoint";
+}
+
+// 3. The API server back and the parent running again: the checkpoint is deactivated.
+TEST_F(CheckpointE2ETest, ApiBackAndParentRunningDeactivates) {
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  ASSERT_TRUE(tb_->Script("stop", {"apiserver"}).ok());
+  RebootNodeWithoutApi();
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(Active(apiserver_pod_)); }, Ms(20000))) << checkpointer_->Output();
+  ASSERT_TRUE(tb_->Script("start", {"apiserver"}).ok());
+  // The kubelet learns its pods from the API again. While the checkpoint holds the API server's
+  // host port, the kubelet refuses the old DaemonSet pod, which the DaemonSet controller then
+  // replaces: upstream's semantics deactivate the checkpoint once its parent runs, or once the
+  // parent is gone from the API for the grace period (then the replacement runs).
+  std::string parent;
+  ASSERT_TRUE(WaitFor([&] {
+    parent = PodName("kube-apiserver");
+    return !parent.empty() && RuntimePods().count(parent) > 0 && !fs::exists(Active(apiserver_pod_));
+  }, Ms(120000))) << checkpointer_->Output();
+  std::cout << "API server pod after recovery: " << parent << (parent == apiserver_pod_ ? " (the same)" : " (replaced)")
+            << std::endl;
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(parent)) && !fs::exists(Active(parent)); }, Ms(20000)))
+      << checkpointer_->Output();
+  EXPECT_TRUE(fs::exists(Active(self_pod_)));
+  EXPECT_TRUE(WaitFor([&] { return JsonFiles(manifests_).size() == 1; }, Ms(20000)))
+      << "only our own checkpoint stays active";
+  EXPECT_TRUE(WaitFor([&] {
+    for (const auto& p : RuntimePods()) {
+      if (absl::StartsWith(p, "kube-apiserver-") && absl::EndsWith(p, "-node-1")) return false;
+    }
+    return true;
+  }, Ms(30000))) << "the kubelet stopped the static copy";
+}
+
+// 4. Parent deleted in the API: its checkpoint and files are removed after the grace period.
+TEST_F(CheckpointE2ETest, DeletedParentRemovedAfterGracePeriod) {
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  std::string old = apiserver_pod_;
+  ASSERT_TRUE(Kubectl({"-n", "kube-system", "delete", "pod", old, "--wait=false"}).ok());
+  std::chrono::steady_clock::time_point gone_from_api{}, gone_from_disk{};
+  ASSERT_TRUE(WaitFor([&] {
+    auto now = std::chrono::steady_clock::now();
+    if (gone_from_api == decltype(now){} && !Kubectl({"-n", "kube-system", "get", "pod", old}).ok()) gone_from_api = now;
+    if (!fs::exists(Inactive(old))) gone_from_disk = now;
+    return gone_from_disk != decltype(now){};
+  }, Ms(90000), Ms(100))) << checkpointer_->Output();
+  ASSERT_NE(gone_from_api, decltype(gone_from_api){});
+  auto after = std::chrono::duration_cast<Ms>(gone_from_disk - gone_from_api).count();
+  std::cout << "checkpoint removed " << after << " ms after its parent left the API (grace 5 s)" << std::endl;
+  EXPECT_GE(after, 4000) << "not before the grace period";
+  EXPECT_FALSE(fs::exists(secrets_ / "kube-system" / old));
+  EXPECT_FALSE(fs::exists(configmaps_ / "kube-system" / old));
+  EXPECT_FALSE(fs::exists(Active(old)));
+  // The DaemonSet's replacement gets a checkpoint of its own.
+  std::string fresh;
+  ASSERT_TRUE(WaitFor([&] { fresh = PodName("kube-apiserver"); return !fresh.empty() && fresh != old; }, Ms(60000)));
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(fresh)); }, Ms(20000))) << checkpointer_->Output();
+}
+
+// 5. Runtime unreachable while the API is up: nothing is activated (upstream would activate
+// every checkpoint next to its running parent).
+TEST_F(CheckpointE2ETest, UnreachableRuntimeActivatesNothing) {
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  StopCheckpointer();
+  StartCheckpointer({"--container-runtime-endpoint=unix://" + (work_ / "no-runtime.sock").string()});
+  ASSERT_TRUE(checkpointer_->WaitForOutput("container runtime", 10000)) << checkpointer_->Output();
+  std::this_thread::sleep_for(Ms(5000));
+  EXPECT_FALSE(fs::exists(Active(apiserver_pod_))) << checkpointer_->Output();
+  EXPECT_EQ(JsonFiles(manifests_), std::set<std::string>{Active(self_pod_).filename().string()});
+  int port = MetricsPort();
+  std::string metrics = Http("http://127.0.0.1:" + std::to_string(port) + "/metrics");
+  EXPECT_EQ(metrics.find("lifeboat_checkpointer_frozen_ticks_total 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_activations_total 0"), std::string::npos) << metrics;
+  EXPECT_NE(checkpointer_->Output().find("no checkpoint changes state"), std::string::npos);
+  StopCheckpointer();
+}
+
+// 6. The checkpointer's own DaemonSet removed: every checkpoint removed, its own last.
+TEST_F(CheckpointE2ETest, OwnDaemonSetRemovedRemovesAllOwnLast) {
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  ASSERT_TRUE(Kubectl({"-n", "kube-system", "delete", "daemonset", "pod-checkpointer", "--wait=false"}).ok());
+  ASSERT_TRUE(WaitFor([&] { return JsonFiles(inactive_).empty() && JsonFiles(manifests_).empty(); }, Ms(120000)))
+      << checkpointer_->Output();
+  std::string out = checkpointer_->Output();
+  auto other = out.find("checkpoint kube-system/" + apiserver_pod_ + " removed");
+  auto own = out.find("checkpoint kube-system/" + self_pod_ + " removed");
+  ASSERT_NE(other, std::string::npos) << out;
+  ASSERT_NE(own, std::string::npos) << out;
+  EXPECT_LT(other, own) << "its own checkpoint goes last";
+  EXPECT_FALSE(fs::exists(secrets_ / "kube-system" / apiserver_pod_));
+  EXPECT_FALSE(fs::exists(secrets_ / "kube-system" / self_pod_));
+  std::this_thread::sleep_for(Ms(3000));
+  EXPECT_TRUE(JsonFiles(inactive_).empty()) << "retired: nothing is checkpointed again";
+  StopCheckpointer();
+}
+
+// 7. SIGKILL at random moments: the manifest dir never holds a partial or invalid file, and a
+// restarted checkpointer converges.
+TEST_F(CheckpointE2ETest, SigkillNeverLeavesPartialManifests) {
+  std::atomic<bool> done{false};
+  std::atomic<int> bad{0}, checks{0};
+  std::string bad_file;
+  std::mutex mu;
+  // The kubelet's view: every file not starting with '.' is read as a pod.
+  std::thread watcher([&] {
+    while (!done) {
+      for (const fs::path& dir : {fs::path(manifests_), inactive_}) {
+        for (const auto& name : JsonFiles(dir)) {
+          std::string text = Read(dir / name);
+          if (text.empty() && !fs::exists(dir / name)) continue;  // removed under us
+          auto pod = kube::ParseJson(text);
+          if (!pod.ok() || !(*pod).contains("spec")) {
+            ++bad;
+            std::lock_guard<std::mutex> lock(mu);
+            bad_file = (dir / name).string() + ": " + text.substr(0, 200);
+          }
+          ++checks;
+        }
+      }
+    }
+  });
+  std::mt19937 rng(20261125);
+  for (int cycle = 0; cycle < 24; ++cycle) {
+    // Make the next run write: drop some checkpoints so they are written (and started) again.
+    if (cycle % 2 == 0) {
+      for (const auto& n : JsonFiles(inactive_)) fs::remove(inactive_ / n);
+      fs::remove(Active(self_pod_));
+    }
+    if (cycle % 3 == 0) fs::remove_all(secrets_ / "kube-system");
+    StartCheckpointer({"--tick-period=100ms", "--refresh-period=0s"});
+    std::this_thread::sleep_for(Ms(std::uniform_int_distribution<int>(0, 1200)(rng)));
+    checkpointer_->Signal(SIGKILL);
+    checkpointer_->Wait(5000);
+  }
+  StartCheckpointer();
+  EXPECT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  std::this_thread::sleep_for(Ms(2000));
+  done = true;
+  watcher.join();
+  EXPECT_EQ(bad, 0) << bad_file;
+  std::cout << checks << " manifest reads during 24 SIGKILL cycles" << std::endl;
+  EXPECT_GT(checks, 100);
+  // Converged: the same files as a clean run, no temp files left.
+  EXPECT_EQ(JsonFiles(inactive_).size(), 2u);
+  EXPECT_FALSE(fs::exists(Active(apiserver_pod_)));
+  for (const fs::path& dir : {fs::path(manifests_), inactive_}) {
+    for (auto& e : fs::directory_iterator(dir)) {
+      EXPECT_FALSE(absl::StartsWith(e.path().filename().string(), ".lifeboat-tmp")) << e.path();
+    }
+  }
+  StopCheckpointer();
+}
+
+TEST(CheckpointCliTest, UsageErrors) {
+  auto r = RunProcess({"env", "-u", "NODE_NAME", "-u", "POD_NAME", "-u", "POD_NAMESPACE", LifeboatBinary("checkpoint"),
+                       "--lock-file=/tmp/lifeboat-cli-test.lock"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("NODE_NAME, POD_NAME and POD_NAMESPACE"), std::string::npos) << r.err;
+  r = RunProcess({"env", "NODE_NAME=n", "POD_NAME=p", "POD_NAMESPACE=ns", LifeboatBinary(), "checkpoint",
+                  "--checkpoint-grace-period=soon"});
+  EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
+  EXPECT_NE(r.err.find("--checkpoint-grace-period=soon is not a duration"), std::string::npos) << r.err;
+  r = RunProcess({LifeboatBinary("checkpoint"), "--help"});
+  EXPECT_EQ(r.exit_code, 0);
+  for (const char* flag : {"--lock-file", "--kubeconfig", "--container-runtime-endpoint", "--runtime-request-timeout",
+                           "--checkpoint-grace-period", "--pod-manifest-path", "--metrics-address", "--tick-period"}) {
+    EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
+  }
+}
+
+}  // namespace
+}  // namespace lifeboat::checkpoint
