@@ -92,7 +92,7 @@ absl::StatusOr<fs::path> WriteTemp(const fs::path& path, absl::string_view data,
   fs::path tmp = (dir.empty() ? fs::path(".") : dir) /
                  absl::StrCat(kTempPrefix, "-", path.filename().string(), "-", RandomSuffix());
   Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
-  if (fd.get() < 0) return ErrnoStatus("cannot create", tmp, errno);
+  if (fd.get() < 0) return ErrnoStatus("cannot create", path, errno);  // the file the caller knows
   auto fail = [&](absl::string_view what) -> absl::Status {
     int err = errno;
     ::unlink(tmp.c_str());
