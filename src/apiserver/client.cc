@@ -127,12 +127,12 @@ absl::StatusOr<std::string> Client::Do(absl::string_view method, absl::string_vi
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());
   curl_easy_setopt(h, CURLOPT_WRITEDATA, &response);
   curl_easy_setopt(h, CURLOPT_ERRORBUFFER, error);
-  curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
   if (body != nullptr) {
+    curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
     curl_easy_setopt(h, CURLOPT_POSTFIELDS, body->data());
     curl_easy_setopt(h, CURLOPT_POSTFIELDSIZE, static_cast<long>(body->size()));
   } else {
-    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);
+    curl_easy_setopt(h, CURLOPT_HTTPGET, 1L);  // also drops a previous request's body
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, std::string(method).c_str());
   }
   CURLcode rc = curl_easy_perform(h);

@@ -18,17 +18,6 @@ using testing::LifeboatBinary;
 using testing::ProcessResult;
 using testing::RunProcess;
 
-std::map<std::string, std::string> Tree(const fs::path& root) {
-  std::map<std::string, std::string> files;
-  for (auto& e : fs::recursive_directory_iterator(root)) {
-    if (e.is_regular_file()) {
-      auto mode = fs::status(e.path()).permissions();
-      files[fs::relative(e.path(), root).string()] =
-          std::to_string(static_cast<int>(mode)) + ":" + *base::ReadFile(e.path());
-    }
-  }
-  return files;
-}
 
 std::vector<std::string> EtcdFlags(const testing::Testbed& tb) {
   return {"--etcd-servers", tb.Env("ETCD_ENDPOINTS"), "--etcd-ca-path", tb.Env("ETCD_CA"),
@@ -75,7 +64,7 @@ TEST_F(RecoverFromEtcdTest, EtcdAndApiServerGiveIdenticalRecoveryDirs) {
   ProcessResult r = Recover(*testbed_, Dir() / "via-etcd", EtcdFlags(*testbed_), "bootkube");
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
   EXPECT_NE(r.out.find("etcd at"), std::string::npos) << r.out;
-  auto api = Tree(Dir() / "via-api"), etcd = Tree(Dir() / "via-etcd");
+  auto api = testing::ReadTree(Dir() / "via-api"), etcd = testing::ReadTree(Dir() / "via-etcd");
   EXPECT_EQ(api.size(), etcd.size());
   for (const auto& [path, content] : api) EXPECT_EQ(etcd[path], content) << path;
 }
@@ -86,7 +75,7 @@ TEST_F(RecoverFromEtcdTest, SnapshotFileGivesIdenticalRecoveryDir) {
   ASSERT_EQ(save.exit_code, 0) << save.err;
   ProcessResult r = Recover(*testbed_, Dir() / "via-snapshot", {"--etcd-snapshot", snap.string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(Tree(Dir() / "via-snapshot"), Tree(Dir() / "via-api"));
+  EXPECT_EQ(testing::ReadTree(Dir() / "via-snapshot"), testing::ReadTree(Dir() / "via-api"));
 }
 
 TEST_F(RecoverFromEtcdTest, ClearErrorsNeverACrash) {
@@ -130,8 +119,8 @@ TEST_F(RecoverFromEtcdTest, SnapshotAfterUpdatesAndDeletesMatchesLiveEtcd) {
   ASSERT_EQ(Recover(*testbed_, Dir() / "changed-etcd", EtcdFlags(*testbed_)).exit_code, 0);
   ProcessResult r = Recover(*testbed_, Dir() / "changed-snapshot", {"--etcd-snapshot", snap.string()});
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  auto live = Tree(Dir() / "changed-etcd");
-  EXPECT_EQ(Tree(Dir() / "changed-snapshot"), live);
+  auto live = testing::ReadTree(Dir() / "changed-etcd");
+  EXPECT_EQ(testing::ReadTree(Dir() / "changed-snapshot"), live);
   EXPECT_FALSE(live.count("bootstrap-manifests/bootstrap-kube-scheduler.yaml")) << "deleted objects stay deleted";
   EXPECT_NE(live["bootstrap-manifests/bootstrap-kube-apiserver.yaml"].find("value: second"), std::string::npos)
       << "updated objects show their last value";
@@ -146,7 +135,7 @@ TEST_F(RecoverFromEtcdTest, SnapshotAfterUpdatesAndDeletesMatchesLiveEtcd) {
   EXPECT_NE(strict.err.find("--skip-hash-check"), std::string::npos) << strict.err;
   ProcessResult lenient = Recover(*testbed_, Dir() / "raw", {"--etcd-snapshot", raw.string(), "--skip-hash-check"});
   ASSERT_EQ(lenient.exit_code, 0) << lenient.err;
-  EXPECT_EQ(Tree(Dir() / "raw"), live);
+  EXPECT_EQ(testing::ReadTree(Dir() / "raw"), live);
 
   // Truncated and empty backups: a clear message, nothing written.
   std::string bytes = *base::ReadFile(snap);
@@ -190,7 +179,7 @@ TEST_P(RecoverEncryptedTest, DecryptsWithTheApiServersConfigAndFailsClearlyWithT
   flags.push_back((cfg_dir / "encryption.yaml").string());
   ProcessResult r = Recover(**tb, dir / "via-etcd", flags);
   ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
-  EXPECT_EQ(Tree(dir / "via-etcd"), Tree(dir / "via-api"));
+  EXPECT_EQ(testing::ReadTree(dir / "via-etcd"), testing::ReadTree(dir / "via-api"));
 
   flags.back() = (cfg_dir / "wrong.yaml").string();
   ProcessResult wrong = Recover(**tb, dir / "via-wrong-key", flags);

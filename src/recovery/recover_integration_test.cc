@@ -50,13 +50,6 @@ class RecoverFromApiServerTest : public ::testing::Test {
     EXPECT_EQ(::stat(p.c_str(), &st), 0) << p;
     return st.st_mode & 07777;
   }
-  static std::map<std::string, std::string> Tree(const fs::path& root) {
-    std::map<std::string, std::string> files;
-    for (auto& e : fs::recursive_directory_iterator(root)) {
-      if (e.is_regular_file()) files[fs::relative(e.path(), root).string()] = *base::ReadFile(e.path());
-    }
-    return files;
-  }
   // A Secret of kube-system as the API server serves it, decoded.
   std::map<std::string, std::string> SecretData(const std::string& name) {
     auto out = testbed_->Kubectl({"-n", "kube-system", "get", "secret", name, "-o", "json"});
@@ -130,10 +123,10 @@ TEST_F(RecoverFromApiServerTest, WritesBootstrapControlPlane) {
 
 TEST_F(RecoverFromApiServerTest, DeterministicAndReplacesPreviousRun) {
   ASSERT_EQ(Recover(Args(out_)).exit_code, 0);
-  auto first = Tree(out_);
+  auto first = testing::ReadTree(out_);
   ProcessResult again = Recover(Args(out_), "bootkube");
   ASSERT_EQ(again.exit_code, 0) << again.err;
-  EXPECT_EQ(Tree(out_), first);
+  EXPECT_EQ(testing::ReadTree(out_), first);
 }
 
 TEST_F(RecoverFromApiServerTest, MissingReferencedObjectsAreAllNamed) {

@@ -38,9 +38,9 @@ void EraseNull(Json& obj, const char* key) {
   if (obj.contains(key) && obj[key].is_null()) obj.erase(key);
 }
 
-}  // namespace
-
 absl::StatusOr<AssetSet> RenderUnchecked(const ClusterObjects& objects, const std::string& kubeconfig);
+
+}  // namespace
 
 bool IsControlPlane(const Json& workload) {
   return workload.is_object() && workload.contains("metadata") && !AppOf(workload).empty();
@@ -54,6 +54,8 @@ absl::StatusOr<AssetSet> Render(const ClusterObjects& objects, const std::string
     return absl::InvalidArgumentError(absl::StrCat("malformed control-plane object: ", e.what()));
   }
 }
+
+namespace {
 
 absl::StatusOr<AssetSet> RenderUnchecked(const ClusterObjects& objects, const std::string& kubeconfig) {
   AssetSet out;
@@ -177,4 +179,5 @@ absl::StatusOr<AssetSet> RenderUnchecked(const ClusterObjects& objects, const st
   return out;
 }
 
+}  // namespace
 }  // namespace lifeboat::recovery

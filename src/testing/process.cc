@@ -7,6 +7,8 @@
 
 #include <csignal>
 #include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <cstring>
 
 namespace lifeboat::testing {
@@ -116,6 +118,20 @@ bool Subprocess::WaitForOutput(const std::string& text, int timeout_ms) const {
     ::usleep(100 * 1000);
   }
   return false;
+}
+
+std::map<std::string, std::string> ReadTree(const std::string& root) {
+  namespace fs = std::filesystem;
+  std::map<std::string, std::string> files;
+  for (auto& e : fs::recursive_directory_iterator(root)) {
+    if (!e.is_regular_file()) continue;
+    char mode[8];
+    snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(fs::status(e.path()).permissions()));
+    std::ifstream in(e.path(), std::ios::binary);
+    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    files[fs::relative(e.path(), root).string()] = std::string(mode) + ":" + content;
+  }
+  return files;
 }
 
 std::string LifeboatBinary(const std::string& name) {

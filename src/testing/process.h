@@ -37,6 +37,10 @@ class Subprocess {
   std::string output_file_;
 };
 
+// Every regular file under `root` by relative path, as "<mode>:<content>" (mode in octal), so
+// that two trees compare equal only when names, modes and bytes all match.
+std::map<std::string, std::string> ReadTree(const std::string& root);
+
 // Path of the built lifeboat binary (or its bootkube/checkpoint links).
 std::string LifeboatBinary(const std::string& name = "lifeboat");
 
