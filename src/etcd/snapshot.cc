@@ -40,7 +40,7 @@ constexpr size_t kTrailerSize = 32;  // SHA-256 appended by the snapshot stream
 constexpr size_t kMaxDepth = 64;     // a real tree of 2^32 pages is < 32 levels deep
 // Drop mapped pages from our resident set after touching this much of the file, so reading a
 // snapshot of any size keeps resident memory bounded (the kernel keeps them in its page cache).
-constexpr size_t kReleaseEvery = 16 << 20;
+constexpr size_t kReleaseEvery = 2 << 20;
 constexpr size_t kFaultAround = 64 << 10;
 
 template <typename T>
