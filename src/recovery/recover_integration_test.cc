@@ -108,6 +108,15 @@ TEST_F(RecoverFromApiServerTest, WritesBootstrapControlPlane) {
   }
   EXPECT_EQ(Mode(out_ / "tls/secrets/kube-apiserver"), 0700u);
   EXPECT_EQ(Mode(out_), 0700u);
+  // Nothing in the recovery dir is readable by anyone but its owner.
+  for (auto& e : fs::recursive_directory_iterator(out_)) {
+    if (e.is_directory()) {
+      EXPECT_EQ(Mode(e.path()), 0700u) << e.path();
+    } else {
+      EXPECT_EQ(Mode(e.path()) & 077, 0u) << e.path();
+      EXPECT_NE(Mode(e.path()) & 0400, 0u) << e.path();
+    }
+  }
   // items with defaultMode 0400 keep it.
   EXPECT_EQ(Mode(out_ / "tls/volumes/bootstrap-kube-apiserver/etcd-client/client.key"), 0400u);
   // The env var from a Secret is a literal now.
