@@ -8,23 +8,14 @@
 #include "base/status.h"
 
 namespace lifeboat::checkpoint {
-namespace {
-
-size_t Hash(absl::string_view text) { return std::hash<std::string_view>()(std::string_view(text.data(), text.size())); }
-
-// What of a parent goes into its checkpoint (its status and annotations do not).
-size_t ParentHash(const Json& pod) {
-  const Json& meta = pod["metadata"];
-  Json relevant = {{"uid", meta.value("uid", "")},
-                   {"labels", meta.value("labels", Json::object())},
-                   {"spec", pod.value("spec", Json::object())}};
-  return Hash(relevant.dump());
-}
-
-}  // namespace
 
 Checkpointer::Checkpointer(Options options, Sources& sources, Store& store, Metrics& metrics)
-    : options_(std::move(options)), sources_(sources), store_(store), metrics_(metrics) {
+    : options_(std::move(options)),
+      sources_(sources),
+      store_(store),
+      metrics_(metrics),
+      kubelet_parents_(options_.pod_namespace, /*keep_text=*/true),
+      api_parents_(options_.pod_namespace, /*keep_text=*/false) {
   states_.grace = options_.grace;
   if (!options_.pod_name.empty()) {
     states_.self = SelfId(options_.pod_namespace, options_.pod_name, options_.node_name);
@@ -58,56 +49,26 @@ Observation Checkpointer::Observe() {
 
   auto kubelet = sources_.KubeletPods();
   absl::Status kubelet_status = kubelet.status();
-  if (kubelet.ok()) {
-    size_t h = Hash(*kubelet);
-    if (h != kubelet_hash_ || kubelet_hash_ == 0) {
-      auto list = ParsePodList(*kubelet, /*keep_spec=*/true);
-      if (list.ok()) {
-        kubelet_parents_.clear();
-        parent_hash_.clear();
-        for (auto& [id, pod] : SelectParents(*list, options_.pod_namespace)) {
-          parent_hash_[id] = ParentHash(*pod);
-          kubelet_parents_.emplace(id, std::move(*const_cast<Json*>(pod)));
-        }
-        kubelet_hash_ = h;
-      } else {
-        kubelet_status = Annotate(list.status(), "kubelet /pods");
-      }
-    }
-  }
+  if (kubelet.ok()) kubelet_status = Annotate(kubelet_parents_.Update(*kubelet), "kubelet /pods");
   Report("kubelet", kubelet_status);
   if (kubelet_status.ok()) {
     std::set<PodId> ids;
-    for (const auto& [id, pod] : kubelet_parents_) ids.insert(id);
+    for (const auto& [id, parent] : kubelet_parents_.parents()) ids.insert(id);
     obs.kubelet_parents = std::move(ids);
   } else {
     metrics_.Error(Metrics::Source::kKubelet);
-    kubelet_hash_ = 0;
   }
 
   auto api = sources_.ApiPods();
   absl::Status api_status = api.status();
-  if (api.ok()) {
-    size_t h = Hash(*api);
-    if (h != api_hash_ || api_hash_ == 0) {
-      auto list = ParsePodList(*api, /*keep_spec=*/false);
-      if (list.ok()) {
-        api_parents_.clear();
-        for (auto& [id, pod] : SelectParents(*list, options_.pod_namespace)) api_parents_.insert(id);
-        api_hash_ = h;
-      } else {
-        api_status = Annotate(list.status(), "API server pod list");
-      }
-    }
-  }
+  if (api.ok()) api_status = Annotate(api_parents_.Update(*api), "API server pod list");
   Report("API server", api_status);
   if (api_status.ok()) {
     obs.api_available = true;
-    obs.api_parents = api_parents_;
+    for (const auto& [id, parent] : api_parents_.parents()) obs.api_parents.insert(id);
     metrics_.ApiContact();
   } else {
     metrics_.Error(Metrics::Source::kApi);
-    api_hash_ = 0;
   }
 
   Store::Scan scan = store_.ScanDisk();
@@ -117,21 +78,79 @@ Observation Checkpointer::Observe() {
   return obs;
 }
 
-absl::Status Checkpointer::WriteOne(const PodId& id, bool active, Time now) {
-  const Json& parent = kubelet_parents_.at(id);
-  kube::References refs = kube::ReferencedObjects(parent.value("spec", Json::object()));
-  std::map<std::string, Json> objects;
-  auto fetch = [&](const char* kind, const std::string& name) -> absl::Status {
-    auto obj = sources_.GetObject(kind, name);
-    if (obj.ok()) {
-      objects[absl::StrCat(kind, "/", name)] = *std::move(obj);
-    } else if (obj.status().code() != absl::StatusCode::kNotFound) {
-      return obj.status();
+namespace {
+
+size_t HashOf(absl::string_view s) { return std::hash<std::string_view>()(std::string_view(s.data(), s.size())); }
+
+// A point in the last quarter of `period` after `from`, fixed per key: refreshes spread out
+// instead of all falling on the same tick.
+Time Spread(Time from, Duration period, absl::string_view key) {
+  auto quarter = period / 4;
+  auto offset = quarter.count() > 0 ? Duration(static_cast<Duration::rep>(HashOf(key) % quarter.count())) : Duration::zero();
+  return from + period - offset;
+}
+
+}  // namespace
+
+absl::Status Checkpointer::Fetch(const std::string& key, Time now) {
+  auto slash = key.find('/');
+  auto obj = sources_.GetObject(key.substr(0, slash), key.substr(slash + 1));
+  if (!obj.ok() && obj.status().code() != absl::StatusCode::kNotFound) return obj.status();
+  CachedObject fresh;
+  fresh.exists = obj.ok();
+  if (fresh.exists) fresh.text = obj->dump();
+  fresh.hash = HashOf(fresh.text);
+  fresh.due = Spread(now, options_.refresh, key);
+  auto it = objects_.find(key);
+  if (it != objects_.end() && (it->second.exists != fresh.exists || it->second.hash != fresh.hash)) {
+    for (const auto& [id, w] : written_) {
+      if (w.refs.count(key)) dirty_.insert(id);
     }
-    return absl::OkStatus();
-  };
-  for (const auto& name : refs.secrets) LB_RETURN_IF_ERROR(fetch("Secret", name));
-  for (const auto& name : refs.config_maps) LB_RETURN_IF_ERROR(fetch("ConfigMap", name));
+  }
+  objects_[key] = std::move(fresh);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<const CachedObject*> Checkpointer::Object(const std::string& key, bool fresh, Time now) {
+  auto it = objects_.find(key);
+  if (fresh || it == objects_.end()) {
+    LB_RETURN_IF_ERROR(Fetch(key, now));
+    it = objects_.find(key);
+  }
+  return &it->second;
+}
+
+void Checkpointer::RefreshObjects(Time now) {
+  std::set<std::string> used;
+  for (const auto& [id, w] : written_) used.insert(w.refs.begin(), w.refs.end());
+  std::erase_if(objects_, [&](const auto& kv) { return !used.count(kv.first); });
+  std::vector<std::string> due;
+  for (const auto& [key, obj] : objects_) {
+    if (obj.due <= now) due.push_back(key);
+  }
+  for (const auto& key : due) {
+    absl::Status st = Fetch(key, now);
+    Report(key, st);
+    if (!st.ok()) {
+      metrics_.Error(Metrics::Source::kApi);
+      objects_[key].due = now + options_.retry;
+    }
+  }
+}
+
+absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fresh, Time now) {
+  LB_ASSIGN_OR_RETURN(Json parent, kube::ParseJson(kubelet_parents_.parents().at(id)->text));
+  kube::References refs = kube::ReferencedObjects(parent.value("spec", Json::object()));
+  std::set<std::string> keys;
+  for (const auto& name : refs.secrets) keys.insert(absl::StrCat("Secret/", name));
+  for (const auto& name : refs.config_maps) keys.insert(absl::StrCat("ConfigMap/", name));
+  written_[id].refs = keys;
+  std::map<std::string, Json> objects;
+  for (const auto& key : keys) {
+    LB_ASSIGN_OR_RETURN(const CachedObject* obj, Object(key, fetch_fresh, now));
+    if (!obj->exists) continue;
+    LB_ASSIGN_OR_RETURN(objects[key], kube::ParseJson(obj->text));
+  }
   kube::ObjectLookup lookup = [&](absl::string_view kind, absl::string_view name) -> const Json* {
     auto it = objects.find(absl::StrCat(kind, "/", name));
     return it == objects.end() ? nullptr : &it->second;
@@ -150,24 +169,29 @@ absl::Status Checkpointer::WriteOne(const PodId& id, bool active, Time now) {
 }
 
 void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Time now) {
+  if (!plan.checkpoint.empty()) RefreshObjects(now);
   for (const PodId& id : plan.checkpoint) {
-    auto ph = parent_hash_.find(id);
-    if (ph == parent_hash_.end()) continue;
+    auto parent = kubelet_parents_.parents().find(id);
+    if (parent == kubelet_parents_.parents().end()) continue;
+    size_t spec_hash = parent->second->spec_hash;
     Written& w = written_[id];
-    bool new_parent = w.at == Time{};
-    bool due = new_parent || w.parent_hash != ph->second || !obs.inactive_on_disk.count(id) ||
-               now - w.at >= (w.ok ? options_.refresh : options_.retry);
+    bool changed_spec = w.at == Time{} || w.parent_hash != spec_hash;
+    bool due = changed_spec || !obs.inactive_on_disk.count(id) || dirty_.count(id) ||
+               (w.ok ? now >= Spread(w.verified, options_.verify, id.String()) : now - w.at >= options_.retry);
     if (!due) continue;
-    w.parent_hash = ph->second;
+    w.parent_hash = spec_hash;
     w.at = now;
     bool active = ActionOf(states_.by_id[id].state) == Action::kStart;
-    absl::Status st = WriteOne(id, active, now);
+    // A new or changed parent gets its Secrets/ConfigMaps fresh from the API server.
+    absl::Status st = WriteOne(id, active, /*fetch_fresh=*/changed_spec, now);
     w.ok = st.ok();
     if (!st.ok()) {
       metrics_.Error(Metrics::Source::kWrite);
       Report(absl::StrCat("checkpoint ", id.String()),
              Annotate(st, "not updated, keeping the last good checkpoint"));
     } else {
+      w.verified = now;
+      dirty_.erase(id);
       Report(absl::StrCat("checkpoint ", id.String()), absl::OkStatus());
     }
   }

@@ -9,6 +9,7 @@
 #include <string>
 
 #include "checkpoint/metrics.h"
+#include "checkpoint/pod_list.h"
 #include "checkpoint/sanitize.h"
 #include "checkpoint/sources.h"
 #include "checkpoint/state.h"
@@ -16,13 +17,24 @@
 
 namespace lifeboat::checkpoint {
 
+// A Secret or ConfigMap as last fetched.
+struct CachedObject {
+  bool exists = false;
+  std::string text;  // its JSON
+  size_t hash = 0;
+  Time due{};        // when to fetch it again
+};
+
 struct Options {
   std::string pod_namespace;  // POD_NAMESPACE: where parents (and we) live
   std::string pod_name;       // POD_NAME: who we are ("" = no own checkpoint)
   std::string node_name;      // NODE_NAME
   Duration grace = std::chrono::minutes(1);
-  // Secrets/ConfigMaps of a parent whose spec did not change are re-fetched this often.
+  // Every Secret/ConfigMap a checkpoint uses is fetched again this often (at most; fetches are
+  // spread over the last quarter of the period); a change rewrites the checkpoints using it.
   Duration refresh = std::chrono::minutes(1);
+  // Every checkpoint is compared with the disk (and repaired) this often even if nothing changed.
+  Duration verify = std::chrono::minutes(10);
   // A checkpoint that could not be written is retried this often (or when its parent changes).
   Duration retry = std::chrono::seconds(5);
 };
@@ -43,7 +55,11 @@ class Checkpointer {
  private:
   Observation Observe();
   void WriteCheckpoints(const Plan& plan, const Observation& obs, Time now);
-  absl::Status WriteOne(const PodId& id, bool active, Time now);
+  absl::Status WriteOne(const PodId& id, bool active, bool fetch_fresh, Time now);
+  // The cached Secret/ConfigMap ("Secret/name"), fetched first when absent or `fresh`.
+  absl::StatusOr<const CachedObject*> Object(const std::string& key, bool fresh, Time now);
+  absl::Status Fetch(const std::string& key, Time now);
+  void RefreshObjects(Time now);
   void Apply(const Plan& plan);
   // Logs `status` for `key` when it differs from the last report; OK after a failure logs recovery.
   void Report(const std::string& key, const absl::Status& status);
@@ -54,20 +70,21 @@ class Checkpointer {
   Metrics& metrics_;
   CheckpointStates states_;
 
-  // Parsed only when the raw answer changed.
-  size_t kubelet_hash_ = 0;
-  std::map<PodId, Json> kubelet_parents_;
-  std::map<PodId, size_t> parent_hash_;
-  size_t api_hash_ = 0;
-  std::set<PodId> api_parents_;
+  // Items are parsed only when they changed.
+  ParentCache kubelet_parents_;
+  ParentCache api_parents_;
 
   struct Written {
     size_t parent_hash = 0;
-    Time at{};
+    Time at{};        // last attempt
+    Time verified{};  // last successful write or check against the disk
     bool ok = false;
     std::string notes;
+    std::set<std::string> refs;  // "Secret/name", "ConfigMap/name"
   };
   std::map<PodId, Written> written_;
+  std::map<std::string, CachedObject> objects_;
+  std::set<PodId> dirty_;  // a Secret/ConfigMap they use changed
   std::map<std::string, std::string> reported_;
   bool frozen_ = false;
 

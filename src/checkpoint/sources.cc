@@ -4,22 +4,24 @@
 #include "apiserver/client.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "node/api_pods.h"
 #include "node/cri.h"
 #include "node/kubelet.h"
 
 namespace lifeboat::checkpoint {
 
 NodeSources::NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
-                         std::unique_ptr<apiserver::Client> api, std::string ns, std::string node_name)
-    : kubelet_(std::move(kubelet)), cri_(std::move(cri)), api_(std::move(api)), ns_(std::move(ns)) {
-  pods_path_ = absl::StrCat("/api/v1/namespaces/", apiserver::QueryEscape(ns_), "/pods?fieldSelector=",
-                            apiserver::QueryEscape(absl::StrCat("spec.nodeName=", node_name)),
-                            "&resourceVersion=0");
-}
+                         std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<apiserver::Client> api,
+                         std::string ns)
+    : kubelet_(std::move(kubelet)),
+      cri_(std::move(cri)),
+      pods_(std::move(pods)),
+      api_(std::move(api)),
+      ns_(std::move(ns)) {}
 
 NodeSources::~NodeSources() = default;
 
-absl::StatusOr<std::string> NodeSources::KubeletPods() {
+absl::StatusOr<absl::string_view> NodeSources::KubeletPods() {
   auto pods = kubelet_->GetPods();
   if (pods.ok() && kubelet_->last_url() != kubelet_url_) {
     kubelet_url_ = kubelet_->last_url();
@@ -39,7 +41,7 @@ absl::StatusOr<std::set<PodId>> NodeSources::RunningPods() {
   return out;
 }
 
-absl::StatusOr<std::string> NodeSources::ApiPods() { return api_->GetRaw(pods_path_); }
+absl::StatusOr<absl::string_view> NodeSources::ApiPods() { return pods_->List(); }
 
 absl::StatusOr<Json> NodeSources::GetObject(absl::string_view kind, absl::string_view name) {
   const char* resource = kind == "Secret" ? "secrets" : "configmaps";

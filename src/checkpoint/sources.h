@@ -15,6 +15,7 @@ namespace lifeboat::apiserver {
 class Client;
 }
 namespace lifeboat::node {
+class ApiPodLister;
 class CriClient;
 class KubeletClient;
 }  // namespace lifeboat::node
@@ -24,13 +25,14 @@ namespace lifeboat::checkpoint {
 class Sources {
  public:
   virtual ~Sources() = default;
-  // The kubelet's /pods (a PodList as JSON text).
-  virtual absl::StatusOr<std::string> KubeletPods() = 0;
+  // The kubelet's /pods (a PodList as JSON text), valid until the next call.
+  virtual absl::StatusOr<absl::string_view> KubeletPods() = 0;
   // Pods with a ready sandbox and a running container, by namespace/name.
   virtual absl::StatusOr<std::set<PodId>> RunningPods() = 0;
-  // The API server's pods of our namespace bound to this node (a PodList as JSON text). Served
-  // from the API server's watch cache (resourceVersion=0): no etcd read per tick.
-  virtual absl::StatusOr<std::string> ApiPods() = 0;
+  // The API server's pods of our namespace bound to this node (a PodList, or a list of their
+  // metadata, as JSON text), valid until the next call. Served from the API server's watch
+  // cache (resourceVersion=0): no etcd read per tick.
+  virtual absl::StatusOr<absl::string_view> ApiPods() = 0;
   // A Secret ("Secret") or ConfigMap ("ConfigMap") of our namespace; NotFound when absent.
   virtual absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) = 0;
 };
@@ -39,11 +41,11 @@ class Sources {
 class NodeSources : public Sources {
  public:
   NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
-              std::unique_ptr<apiserver::Client> api, std::string ns, std::string node_name);
+              std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<apiserver::Client> api, std::string ns);
   ~NodeSources() override;
-  absl::StatusOr<std::string> KubeletPods() override;
+  absl::StatusOr<absl::string_view> KubeletPods() override;
   absl::StatusOr<std::set<PodId>> RunningPods() override;
-  absl::StatusOr<std::string> ApiPods() override;
+  absl::StatusOr<absl::string_view> ApiPods() override;
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override;
 
   node::CriClient& cri() { return *cri_; }
@@ -51,9 +53,9 @@ class NodeSources : public Sources {
  private:
   std::unique_ptr<node::KubeletClient> kubelet_;
   std::unique_ptr<node::CriClient> cri_;
+  std::unique_ptr<node::ApiPodLister> pods_;
   std::unique_ptr<apiserver::Client> api_;
   std::string ns_;
-  std::string pods_path_;
   std::string kubelet_url_;
   std::string cri_api_;
 };

@@ -52,9 +52,21 @@ absl::Status Store::Init() {
   return RemoveTempFilesBelow(layout_.configmaps_root);
 }
 
-void Store::ScanDir(const fs::path& dir, std::map<std::string, Seen>& cache, std::set<PodId>& out,
-                    std::vector<std::string>& problems) {
+void Store::ScanDir(const fs::path& dir, DirCache& dc, std::set<PodId>& out, std::vector<std::string>& problems) {
+  // A file appearing, disappearing or being renamed into place changes the directory's mtime.
+  // Timestamps are coarse (a few ms), so a directory changed in the last two seconds is listed
+  // again regardless.
   std::error_code ec;
+  auto mtime = fs::last_write_time(dir, ec);
+  if (!ec && mtime == dc.mtime && fs::file_time_type::clock::now() - mtime > std::chrono::seconds(2)) {
+    out.insert(dc.ids.begin(), dc.ids.end());
+    problems.insert(problems.end(), dc.problems.begin(), dc.problems.end());
+    return;
+  }
+  dc.mtime = ec ? fs::file_time_type{} : mtime;
+  dc.ids.clear();
+  dc.problems.clear();
+  auto& cache = dc.files;
   std::set<std::string> present;
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     std::string name = it->path().filename().string();
@@ -62,15 +74,15 @@ void Store::ScanDir(const fs::path& dir, std::map<std::string, Seen>& cache, std
     std::error_code fe;
     if (!it->is_regular_file(fe)) continue;
     present.insert(name);
-    auto mtime = it->last_write_time(fe);
+    auto file_mtime = it->last_write_time(fe);
     auto size = it->file_size(fe);
     auto cached = cache.find(name);
-    if (cached != cache.end() && cached->second.mtime == mtime && cached->second.size == size) {
-      if (cached->second.id) out.insert(*cached->second.id);
-      if (!cached->second.problem.empty()) problems.push_back(cached->second.problem);
+    if (cached != cache.end() && cached->second.mtime == file_mtime && cached->second.size == size) {
+      if (cached->second.id) dc.ids.insert(*cached->second.id);
+      if (!cached->second.problem.empty()) dc.problems.push_back(cached->second.problem);
       continue;
     }
-    Seen seen{mtime, size, std::nullopt, ""};
+    Seen seen{file_mtime, size, std::nullopt, ""};
     auto text = base::ReadFile(it->path());
     if (text.ok()) {
       auto pod = kube::ParseJson(*text);
@@ -87,11 +99,13 @@ void Store::ScanDir(const fs::path& dir, std::map<std::string, Seen>& cache, std
         seen.problem = absl::StrCat("ignoring ", it->path().string(), ": ", pod.status().message());
       }
     }
-    if (seen.id) out.insert(*seen.id);
-    if (!seen.problem.empty()) problems.push_back(seen.problem);
+    if (seen.id) dc.ids.insert(*seen.id);
+    if (!seen.problem.empty()) dc.problems.push_back(seen.problem);
     cache[name] = std::move(seen);
   }
   std::erase_if(cache, [&](const auto& kv) { return !present.count(kv.first); });
+  out.insert(dc.ids.begin(), dc.ids.end());
+  problems.insert(problems.end(), dc.problems.begin(), dc.problems.end());
 }
 
 Store::Scan Store::ScanDisk() {

@@ -59,13 +59,19 @@ class Store {
     std::optional<PodId> id;
     std::string problem;
   };
-  void ScanDir(const std::filesystem::path& dir, std::map<std::string, Seen>& cache, std::set<PodId>& out,
+  struct DirCache {
+    std::map<std::string, Seen> files;
+    std::filesystem::file_time_type mtime{};
+    std::set<PodId> ids;
+    std::vector<std::string> problems;
+  };
+  void ScanDir(const std::filesystem::path& dir, DirCache& cache, std::set<PodId>& out,
                std::vector<std::string>& problems);
   absl::Status SyncTree(const std::filesystem::path& root, const Checkpoint& cp, bool& changed);
 
   Layout layout_;
-  std::map<std::string, Seen> inactive_seen_;
-  std::map<std::string, Seen> active_seen_;
+  DirCache inactive_seen_;
+  DirCache active_seen_;
 };
 
 }  // namespace lifeboat::checkpoint

@@ -22,17 +22,19 @@ class FakeSources : public Sources {
   std::map<std::string, Json> objects;  // "Secret/name", "ConfigMap/name"
   int object_gets = 0;
 
-  absl::StatusOr<std::string> KubeletPods() override {
+  absl::StatusOr<absl::string_view> KubeletPods() override {
     if (!kubelet_error.ok()) return kubelet_error;
-    return List(kubelet);
+    kubelet_text_ = List(kubelet);
+    return absl::string_view(kubelet_text_);
   }
   absl::StatusOr<std::set<PodId>> RunningPods() override {
     if (!runtime_error.ok()) return runtime_error;
     return running;
   }
-  absl::StatusOr<std::string> ApiPods() override {
+  absl::StatusOr<absl::string_view> ApiPods() override {
     if (!api_error.ok()) return api_error;
-    return List(api);
+    api_text_ = List(api);
+    return absl::string_view(api_text_);
   }
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override {
     ++object_gets;
@@ -49,6 +51,9 @@ class FakeSources : public Sources {
     api[id] = pod;
     running.insert(id);
   }
+
+ protected:
+  std::string kubelet_text_, api_text_;
 
  private:
   static std::string List(const std::map<PodId, Json>& pods) {

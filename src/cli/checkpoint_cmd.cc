@@ -25,6 +25,7 @@
 #include "checkpoint/store.h"
 #include "cli/commands.h"
 #include "kube/kubeconfig.h"
+#include "node/api_pods.h"
 #include "node/cri.h"
 #include "node/kubelet.h"
 
@@ -43,6 +44,7 @@ struct CheckpointFlags {
   int kubelet_read_only_port = 10255;
   std::string tick = "1s";
   std::string refresh = "1m";
+  std::string verify = "10m";
   std::string api_timeout = "10s";
   std::string metrics_address = "127.0.0.1:9780";
 };
@@ -108,13 +110,15 @@ int RunCheckpointer(const CheckpointFlags& f) {
   auto grace = Duration("--checkpoint-grace-period", f.grace);
   auto tick = Duration("--tick-period", f.tick);
   auto refresh = Duration("--refresh-period", f.refresh);
+  auto verify = Duration("--verify-period", f.verify);
   auto api_timeout = Duration("--api-timeout", f.api_timeout);
-  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &api_timeout}) {
+  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &verify, &api_timeout}) {
     if (!d->ok()) return fail_usage(std::string(d->status().message()));
   }
   if (*tick <= checkpoint::Duration::zero()) return fail_usage("--tick-period must be positive");
   o.grace = *grace;
   o.refresh = *refresh;
+  o.verify = *verify;
 
   // SIGTERM/SIGINT are taken by a thread of ours; block them before any library starts threads.
   sigset_t signals;
@@ -145,6 +149,9 @@ int RunCheckpointer(const CheckpointFlags& f) {
   auto kubelet = node::KubeletClient::Create(kubelet_options, &*kubeconfig);
   if (!kubelet.ok()) return fail(kubelet.status());
 
+  auto pods = node::ApiPodLister::Create(*kubeconfig, o.pod_namespace, o.node_name, api_options.timeout);
+  if (!pods.ok()) return fail(pods.status());
+
   auto cri = node::CriClient::Create(
       {f.runtime_endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(*runtime_timeout)});
   if (!cri.ok()) return fail(cri.status());
@@ -162,8 +169,8 @@ int RunCheckpointer(const CheckpointFlags& f) {
     LOG_INFO("serving /healthz and /metrics on {} (port {})", f.metrics_address, server->port());
   }
 
-  checkpoint::NodeSources sources(*std::move(kubelet), *std::move(cri), *std::move(api), o.pod_namespace,
-                                  o.node_name);
+  checkpoint::NodeSources sources(*std::move(kubelet), *std::move(cri), *std::move(pods), *std::move(api),
+                                  o.pod_namespace);
   checkpoint::Checkpointer checkpointer(o, sources, store, metrics);
   LOG_INFO("pod checkpointer for node {} (pod {}/{}): parents in namespace {}, kubelet at {}, runtime at {}, "
            "grace period {}s, tick {}ms",
@@ -225,7 +232,11 @@ Runner AddCheckpointCommand(CLI::App& app) {
   app.add_option("--tick-period", f->tick, "how often the node is observed and checkpoints updated")
       ->capture_default_str();
   app.add_option("--refresh-period", f->refresh,
-                 "how often Secrets/ConfigMaps of unchanged parents are fetched again")
+                 "how often each checkpointed Secret/ConfigMap is fetched again (a change rewrites the "
+                 "checkpoints that use it)")
+      ->capture_default_str();
+  app.add_option("--verify-period", f->verify,
+                 "how often each checkpoint is compared with the disk and repaired")
       ->capture_default_str();
   app.add_option("--api-timeout", f->api_timeout, "timeout of each API server and kubelet request")
       ->capture_default_str();

@@ -1,9 +1,5 @@
 #include "node/kubelet.h"
 
-#include <curl/curl.h>
-
-#include <mutex>
-
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "base/status.h"
@@ -11,12 +7,7 @@
 namespace lifeboat::node {
 namespace {
 
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
-}
-
-absl::Status HttpError(long code, const std::string& url, const std::string& body) {
+absl::Status HttpError(long code, const std::string& url, absl::string_view body) {
   std::string text = absl::StrCat("kubelet ", url, ": HTTP ", code, ": ",
                                   absl::StripAsciiWhitespace(body.substr(0, 200)));
   switch (code) {
@@ -36,24 +27,10 @@ absl::Status HttpError(long code, const std::string& url, const std::string& bod
 
 }  // namespace
 
-// One persistent curl handle per port, so connections (and TLS sessions) are reused across ticks.
-struct KubeletClient::Endpoint {
-  std::string url;
-  CURL* curl = nullptr;
-  curl_slist* headers = nullptr;
-  std::string cert, key;
-  ~Endpoint() {
-    if (headers) curl_slist_free_all(headers);
-    if (curl) curl_easy_cleanup(curl);
-  }
-};
-
 KubeletClient::~KubeletClient() = default;
 
 absl::StatusOr<std::unique_ptr<KubeletClient>> KubeletClient::Create(const KubeletOptions& options,
                                                                      const kube::Kubeconfig* credentials) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
   if (options.secure_port == 0 && options.read_only_port == 0) {
     return absl::InvalidArgumentError("both kubelet ports are disabled");
   }
@@ -61,72 +38,37 @@ absl::StatusOr<std::unique_ptr<KubeletClient>> KubeletClient::Create(const Kubel
   c->options_ = options;
   std::string host = options.host.find(':') != std::string::npos ? absl::StrCat("[", options.host, "]")
                                                                  : options.host;
-  auto make = [&](bool secure) -> absl::StatusOr<std::unique_ptr<Endpoint>> {
-    auto e = std::make_unique<Endpoint>();
-    e->url = absl::StrCat(secure ? "https://" : "http://", host, ":",
-                          secure ? options.secure_port : options.read_only_port, "/pods");
-    e->curl = curl_easy_init();
-    if (e->curl == nullptr) return absl::InternalError("curl_easy_init failed");
-    CURL* h = e->curl;
-    curl_easy_setopt(h, CURLOPT_URL, e->url.c_str());
-    curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-    curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(options.timeout.count()));
-    curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options.timeout.count()));
-    curl_easy_setopt(h, CURLOPT_USERAGENT, "lifeboat-checkpointer");
-    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Collect);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
-    e->headers = curl_slist_append(e->headers, "Accept: application/json");
-    if (secure) {
-      curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, 0L);
-      curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, 0L);
-      if (credentials != nullptr) {
-        e->cert = credentials->client_cert_pem;
-        e->key = credentials->client_key_pem;
-        if (!e->cert.empty()) {
-          curl_blob cert{e->cert.data(), e->cert.size(), CURL_BLOB_NOCOPY};
-          curl_blob key{e->key.data(), e->key.size(), CURL_BLOB_NOCOPY};
-          curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-          curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
-          curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-          curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
-        }
-        if (!credentials->token.empty()) {
-          e->headers = curl_slist_append(e->headers,
-                                         absl::StrCat("Authorization: Bearer ", credentials->token).c_str());
-        }
-      }
-    }
-    curl_easy_setopt(h, CURLOPT_HTTPHEADER, e->headers);
-    return e;
-  };
-  if (options.secure_port != 0) {
-    LB_ASSIGN_OR_RETURN(c->secure_, make(true));
-  }
+  internal::HttpGetOptions o;
+  o.timeout = options.timeout;
+  o.headers = {"Accept: application/json"};
   if (options.read_only_port != 0) {
-    LB_ASSIGN_OR_RETURN(c->read_only_, make(false));
+    LB_ASSIGN_OR_RETURN(c->read_only_, internal::HttpGet::Create(
+                                           absl::StrCat("http://", host, ":", options.read_only_port, "/pods"), o));
+  }
+  if (options.secure_port != 0) {
+    // The kubelet's serving certificate is self-signed unless the cluster set one up.
+    o.verify_tls = false;
+    if (credentials != nullptr) {
+      o.cert_pem = credentials->client_cert_pem;
+      o.key_pem = credentials->client_key_pem;
+      o.token = credentials->token;
+    }
+    LB_ASSIGN_OR_RETURN(c->secure_, internal::HttpGet::Create(
+                                        absl::StrCat("https://", host, ":", options.secure_port, "/pods"), o));
   }
   return c;
 }
 
-absl::StatusOr<std::string> KubeletClient::Get(Endpoint& e) {
-  std::string body;
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(e.curl, CURLOPT_WRITEDATA, &body);
-  curl_easy_setopt(e.curl, CURLOPT_ERRORBUFFER, error);
-  CURLcode rc = curl_easy_perform(e.curl);
-  curl_easy_setopt(e.curl, CURLOPT_ERRORBUFFER, nullptr);
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(
-        absl::StrCat("kubelet ", e.url, ": ", error[0] ? error : curl_easy_strerror(rc)));
-  }
+absl::StatusOr<absl::string_view> KubeletClient::Get(internal::HttpGet& e) {
   long code = 0;
-  curl_easy_getinfo(e.curl, CURLINFO_RESPONSE_CODE, &code);
-  if (code != 200) return HttpError(code, e.url, body);
-  last_url_ = e.url;
+  auto body = e.Fetch(&code);
+  if (!body.ok()) return absl::Status(body.status().code(), absl::StrCat("kubelet ", body.status().message()));
+  if (code != 200) return HttpError(code, e.url(), *body);
+  last_url_ = e.url();
   return body;
 }
 
-absl::StatusOr<std::string> KubeletClient::GetPods() {
+absl::StatusOr<absl::string_view> KubeletClient::GetPods() {
   auto now = std::chrono::steady_clock::now();
   bool try_secure = secure_ && (!secure_failed_ || !read_only_ ||
                                 now - secure_failed_at_ >= options_.secure_retry);

@@ -14,6 +14,7 @@
 
 #include "absl/status/statusor.h"
 #include "kube/kubeconfig.h"
+#include "node/http_get.h"
 
 namespace lifeboat::node {
 
@@ -34,22 +35,21 @@ class KubeletClient {
                                                                const kube::Kubeconfig* credentials);
   ~KubeletClient();
 
-  // GET /pods: the kubelet's PodList as JSON text. Errors: Unavailable (not reachable, timeout,
-  // 5xx), Unauthenticated (401), PermissionDenied (403: grant get on nodes/proxy); when both
-  // ports fail the message names both failures.
-  absl::StatusOr<std::string> GetPods();
+  // GET /pods: the kubelet's PodList as JSON text, valid until the next call. Errors:
+  // Unavailable (not reachable, timeout, 5xx), Unauthenticated (401), PermissionDenied (403:
+  // grant get on nodes/proxy); when both ports fail the message names both failures.
+  absl::StatusOr<absl::string_view> GetPods();
 
   // The URL that answered last ("" before).
   std::string last_url() const { return last_url_; }
 
  private:
   KubeletClient() = default;
-  struct Endpoint;
-  absl::StatusOr<std::string> Get(Endpoint& e);
+  absl::StatusOr<absl::string_view> Get(internal::HttpGet& e);
 
   KubeletOptions options_;
-  std::unique_ptr<Endpoint> secure_;
-  std::unique_ptr<Endpoint> read_only_;
+  std::unique_ptr<internal::HttpGet> secure_;
+  std::unique_ptr<internal::HttpGet> read_only_;
   std::chrono::steady_clock::time_point secure_failed_at_{};
   bool secure_failed_ = false;
   std::string last_url_;

@@ -99,7 +99,7 @@ TEST(KubeletClientTest, ReadOnlyPort) {
   ASSERT_TRUE(c.ok()) << c.status();
   auto body = (*c)->GetPods();
   ASSERT_TRUE(body.ok()) << body.status();
-  EXPECT_EQ(*body, kPods);
+  EXPECT_EQ(*body, std::string(kPods));
   EXPECT_EQ((*c)->last_url(), "http://127.0.0.1:" + std::to_string(ro.port()) + "/pods");
 }
 

@@ -1,0 +1,94 @@
+#!/usr/bin/env bash
+# The checkpointer on the real test bed with N annotated pods on the node (default 100):
+# resident memory, CPU per tick, API server requests and etcd reads per minute in steady state.
+#   src/checkpoint/checkpoint_testbed_bench.sh BUILD_DIR [PODS] [SECONDS]
+# PERF=file records a CPU profile of the steady state with perf(1); KEEP=1 keeps the test bed.
+set -euo pipefail
+BUILD=${1:?build dir}
+PODS=${2:-100}
+SECS=${3:-60}
+SRC=$(cd "$(dirname "$0")/../.." && pwd)
+TB=$(mktemp -d /tmp/lifeboat-ckpt-bench-XXXXXX)
+export TESTBED_OWNER_PID=$$
+cleanup() {
+  [[ -n ${CKPT_PID:-} ]] && kill "$CKPT_PID" 2>/dev/null || true
+  if [[ -n ${KEEP:-} ]]; then echo "test bed kept in $TB"; return; fi
+  bash "$SRC/testbed/testbed.sh" down "$TB" >/dev/null 2>&1 || true
+  rm -rf "$TB"
+}
+trap cleanup EXIT
+bash "$SRC/testbed/testbed.sh" up "$TB" --controllers --nodes 1 >/dev/null 2>&1
+bash "$SRC/testbed/testbed.sh" load-fixture "$TB" --wait-running >/dev/null 2>&1
+. "$TB/env"
+kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }
+kc apply -f "$SRC/deploy/pod-checkpointer-rbac.yaml" >/dev/null
+kc -n kube-system create secret generic bench --from-literal=key=value >/dev/null
+for ((i = 0; i < PODS; i++)); do
+  cat <<YAML
+---
+apiVersion: v1
+kind: Pod
+metadata:
+  name: bench-$i
+  namespace: kube-system
+  annotations: {checkpointer.alpha.coreos.com/checkpoint: "true"}
+spec:
+  nodeName: node-1
+  containers:
+  - name: c
+    image: k8s.gcr.io/pause:3.2
+    volumeMounts: [{name: s, mountPath: /s}]
+  volumes:
+  - {name: s, secret: {secretName: bench}}
+YAML
+done | kc apply -f - >/dev/null
+for ((t = 0; t < 120; t++)); do
+  n=$(kc -n kube-system get pods --field-selector status.phase=Running -o name | grep -c bench- || true)
+  ((n >= PODS)) && break
+  sleep 1
+done
+echo "pods running: $n"
+W=$TB/ckpt
+mkdir -p "$W"
+POD=$(kc -n kube-system get pods -l k8s-app=pod-checkpointer -o jsonpath='{.items[0].metadata.name}')
+env NODE_NAME=node-1 POD_NAME="$POD" POD_NAMESPACE=kube-system \
+  "$BUILD/checkpoint" --lock-file="$W/lock" --kubeconfig="$KUBECONFIG" \
+  --container-runtime-endpoint="unix://$NODE_1_CRI_SOCKET" --inactive-manifest-dir="$W/inactive" \
+  --pod-manifest-path="$NODE_1_MANIFESTS" --checkpoint-secrets-dir="$W/secrets" \
+  --checkpoint-configmaps-dir="$W/configmaps" --kubelet-port="$NODE_1_PORT" \
+  --kubelet-read-only-port="$NODE_1_READONLY_PORT" --metrics-address=127.0.0.1:0 >"$W/log" 2>&1 &
+CKPT_PID=$!
+for ((t = 0; t < 60; t++)); do
+  c=$( (find "$W/inactive" -name "*.json" 2>/dev/null || true) | wc -l)
+  ((c >= PODS + 2)) && break
+  sleep 1
+done
+echo "checkpoints written: $c"
+sleep 5  # settle
+cpu() { awk '{print $14 + $15}' "/proc/$CKPT_PID/stat"; }
+ticks() { curl -s "http://127.0.0.1:$(grep -o 'port [0-9]*' "$W/log" | head -1 | cut -d' ' -f2)/metrics" |
+  awk '/^lifeboat_checkpointer_ticks_total/ {print $2}'; }
+api_reqs() { curl -s --cacert "$CA_CERT" --cert "$ADMIN_CERT" --key "$ADMIN_KEY" "$APISERVER_URL/metrics" |
+  awk '/^apiserver_request_total\{/ && /resource="(pods|secrets|configmaps)"/ && /verb="(LIST|GET)"/ {s += $2} END {print s}'; }
+etcd_ranges() { curl -s --cacert "$ETCD_CA" --cert "$ETCD_CERT" --key "$ETCD_KEY" "$ETCD_ENDPOINTS/metrics" |
+  awk '/^etcd_debugging_mvcc_range_total/ {print $2}'; }
+hz=$(getconf CLK_TCK)
+c0=$(cpu); t0=$(ticks); a0=$(api_reqs); e0=$(etcd_ranges)
+if [[ -n ${PERF:-} ]]; then
+  perf record -g -o "$PERF" -p "$CKPT_PID" -- sleep "$SECS" >/dev/null 2>&1
+else
+  sleep "$SECS"
+fi
+c1=$(cpu); t1=$(ticks); a1=$(api_reqs); e1=$(etcd_ranges)
+rss=$(awk '/VmRSS/ {print $2}' "/proc/$CKPT_PID/status")
+hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CKPT_PID/status")
+echo "steady state over ${SECS}s with $PODS annotated pods:"
+echo "  resident memory: ${rss} KiB (peak ${hwm} KiB)"
+awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) -v hz="$hz" 'BEGIN {printf "  CPU per tick: %.2f ms over %d ticks\n", c * 1000 / hz / t, t}'
+echo "  API server GET/LIST of pods/secrets/configmaps (all clients): $((${a1%.*} - ${a0%.*})) in ${SECS}s"
+echo "  etcd range requests (all clients): $((${e1%.*} - ${e0%.*})) in ${SECS}s"
+kill "$CKPT_PID"; wait "$CKPT_PID" 2>/dev/null || true; CKPT_PID=
+c0=$(cpu 2>/dev/null || echo 0); a0=$(api_reqs); e0=$(etcd_ranges)
+sleep "$SECS"
+a1=$(api_reqs); e1=$(etcd_ranges)
+echo "  baseline without the checkpointer: API $((${a1%.*} - ${a0%.*})), etcd ranges $((${e1%.*} - ${e0%.*})) in ${SECS}s"

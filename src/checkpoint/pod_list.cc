@@ -1,0 +1,167 @@
+#include "checkpoint/pod_list.h"
+
+#include <array>
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+
+namespace lifeboat::checkpoint {
+namespace {
+
+size_t Hash(absl::string_view s) { return std::hash<std::string_view>()(std::string_view(s.data(), s.size())); }
+
+// Index just past the JSON string starting at text[i] == '"'; npos if unterminated. Strings are
+// most of a pod's bytes: jump from quote to quote with memchr.
+size_t SkipString(absl::string_view text, size_t i) {
+  const char* base = text.data();
+  const char* end = base + text.size();
+  const char* p = base + i + 1;
+  for (;;) {
+    const char* q = static_cast<const char*>(memchr(p, '"', end - p));
+    if (q == nullptr) return absl::string_view::npos;
+    // Escaped when preceded by an odd number of backslashes.
+    const char* b = q;
+    while (b > p && b[-1] == '\\') --b;
+    if ((q - b) % 2 == 0) return static_cast<size_t>(q - base) + 1;
+    p = q + 1;
+  }
+}
+
+// Index just past the JSON value starting at text[i]; npos on unbalanced input.
+size_t SkipValue(absl::string_view text, size_t i) {
+  if (i >= text.size()) return absl::string_view::npos;
+  if (text[i] == '"') return SkipString(text, i);
+  if (text[i] != '{' && text[i] != '[') {
+    while (i < text.size() && text[i] != ',' && text[i] != '}' && text[i] != ']' &&
+           !isspace(static_cast<unsigned char>(text[i]))) {
+      ++i;
+    }
+    return i;
+  }
+  // Only these bytes matter outside strings.
+  static const auto kSpecial = [] {
+    std::array<bool, 256> t{};
+    for (unsigned char c : {'"', '{', '[', '}', ']'}) t[c] = true;
+    return t;
+  }();
+  int depth = 0;
+  const size_t n = text.size();
+  while (i < n) {
+    while (i < n && !kSpecial[static_cast<unsigned char>(text[i])]) ++i;
+    if (i >= n) break;
+    char c = text[i];
+    if (c == '"') {
+      i = SkipString(text, i);
+      if (i == absl::string_view::npos) return i;
+      continue;
+    }
+    if (c == '{' || c == '[') {
+      ++depth;
+    } else if (--depth == 0) {
+      return i + 1;
+    }
+    ++i;
+  }
+  return absl::string_view::npos;
+}
+
+size_t SkipSpace(absl::string_view text, size_t i) {
+  while (i < text.size() && isspace(static_cast<unsigned char>(text[i]))) ++i;
+  return i;
+}
+
+absl::Status Malformed(size_t at) {
+  return absl::InvalidArgumentError(absl::StrCat("pod list is not valid JSON (near byte ", at, ")"));
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view text) {
+  size_t i = SkipSpace(text, 0);
+  if (i >= text.size() || text[i] != '{') return Malformed(i);
+  i = SkipSpace(text, i + 1);
+  while (i < text.size() && text[i] != '}') {
+    if (text[i] != '"') return Malformed(i);
+    size_t key_end = SkipString(text, i);
+    if (key_end == absl::string_view::npos) return Malformed(i);
+    absl::string_view key = text.substr(i + 1, key_end - i - 2);
+    i = SkipSpace(text, key_end);
+    if (i >= text.size() || text[i] != ':') return Malformed(i);
+    i = SkipSpace(text, i + 1);
+    if (key == "items" && i < text.size() && text[i] == '[') {
+      std::vector<absl::string_view> items;
+      i = SkipSpace(text, i + 1);
+      while (i < text.size() && text[i] != ']') {
+        size_t end = SkipValue(text, i);
+        if (end == absl::string_view::npos) return Malformed(i);
+        items.push_back(text.substr(i, end - i));
+        i = SkipSpace(text, end);
+        if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);
+      }
+      if (i >= text.size()) return Malformed(i);
+      return items;
+    }
+    size_t end = SkipValue(text, i);
+    if (end == absl::string_view::npos) return Malformed(i);
+    i = SkipSpace(text, end);
+    if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);
+  }
+  return absl::InvalidArgumentError("pod list has no items");
+}
+
+absl::StatusOr<Json> ParsePod(absl::string_view text) {
+  Json::parser_callback_t drop = [](int depth, Json::parse_event_t event, Json& parsed) {
+    return !(event == Json::parse_event_t::key && depth == 1 && parsed.is_string() &&
+             parsed.get_ref<const std::string&>() == "status");
+  };
+  try {
+    return Json::parse(text.begin(), text.end(), drop);
+  } catch (const Json::exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat("pod is not JSON: ", e.what()));
+  }
+}
+
+absl::Status ParentCache::Update(absl::string_view list_text) {
+  auto items = SplitListItems(list_text);
+  if (!items.ok()) return items.status();
+  // Parse what is new first, so that an error leaves the cache as it was.
+  std::vector<std::pair<size_t, Item>> fresh;
+  std::vector<size_t> hashes;
+  hashes.reserve(items->size());
+  for (absl::string_view text : *items) {
+    size_t h = Hash(text);
+    hashes.push_back(h);
+    if (items_.count(h)) continue;
+    auto pod = ParsePod(text);
+    if (!pod.ok()) return pod.status();
+    Item item;
+    item.id = IdOf(*pod);
+    item.parent = IsParent(*pod) && item.id.ns == ns_ && !item.id.name.empty();
+    if (item.parent) {
+      auto data = std::make_shared<Parent>();
+      const Json& meta = (*pod)["metadata"];
+      Json relevant = {{"uid", meta.value("uid", "")},
+                       {"labels", meta.value("labels", Json::object())},
+                       {"spec", pod->value("spec", Json::object())}};
+      data->spec_hash = Hash(relevant.dump());
+      if (keep_text_) data->text = pod->dump();
+      item.data = std::move(data);
+    }
+    fresh.emplace_back(h, std::move(item));
+  }
+  // Mark and sweep: in steady state no allocation at all.
+  ++generation_;
+  parsed_last_ = static_cast<int>(fresh.size());
+  for (auto& [h, item] : fresh) items_.emplace(h, std::move(item));
+  for (size_t h : hashes) items_.find(h)->second.seen = generation_;
+  size_t before = items_.size();
+  std::erase_if(items_, [&](const auto& kv) { return kv.second.seen != generation_; });
+  if (fresh.empty() && items_.size() == before) return absl::OkStatus();  // same pods, maybe reordered
+  parents_.clear();
+  for (const auto& [h, item] : items_) {
+    if (item.parent) parents_[item.id] = item.data;
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace lifeboat::checkpoint

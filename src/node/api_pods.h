@@ -1,0 +1,37 @@
+// The API server's view of the pods of one namespace bound to this node, every tick, as cheaply
+// as the API server can answer: `resourceVersion=0` (served from its watch cache: no etcd read)
+// and metadata only (PartialObjectMetadataList, a fraction of the bytes of whole pods; API
+// servers that do not know it answer with whole pods, which parse the same way).
+#pragma once
+
+#include <chrono>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "kube/kubeconfig.h"
+#include "node/http_get.h"
+
+namespace lifeboat::node {
+
+class ApiPodLister {
+ public:
+  static absl::StatusOr<std::unique_ptr<ApiPodLister>> Create(const kube::Kubeconfig& config, const std::string& ns,
+                                                              const std::string& node_name,
+                                                              std::chrono::milliseconds timeout);
+  ~ApiPodLister();
+
+  // The list as JSON text, valid until the next call. Whether this succeeds is "API available".
+  // Errors: Unavailable (unreachable, timeout, 5xx, 429), Unauthenticated (401),
+  // PermissionDenied (403: the Role needs list on pods), others FailedPrecondition.
+  absl::StatusOr<absl::string_view> List();
+
+  // The request's path and query, for tests.
+  static std::string Path(const std::string& ns, const std::string& node_name);
+
+ private:
+  ApiPodLister() = default;
+  std::unique_ptr<internal::HttpGet> get_;
+};
+
+}  // namespace lifeboat::node
