@@ -1,0 +1,83 @@
+#include "node/api_pods.h"
+
+#include <httplib.h>
+
+#include <thread>
+
+#include "gtest/gtest.h"
+
+namespace lifeboat::node {
+namespace {
+
+class ApiServer {
+ public:
+  ApiServer() {
+    port_ = server_.bind_to_any_port("127.0.0.1");
+    thread_ = std::thread([this] { server_.listen_after_bind(); });
+  }
+  ~ApiServer() {
+    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    server_.stop();
+    thread_.join();
+  }
+  httplib::Server& server() { return server_; }
+  kube::Kubeconfig Config() {
+    kube::Kubeconfig c;
+    c.server = "http://127.0.0.1:" + std::to_string(port_);
+    c.token = "t0k3n";
+    return c;
+  }
+
+ private:
+  httplib::Server server_;
+  int port_;
+  std::thread thread_;
+};
+
+TEST(ApiPodListerTest, MetadataOnlyFromTheCacheForThisNode) {
+  ApiServer api;
+  httplib::Request seen;
+  api.server().Get("/api/v1/namespaces/kube-system/pods", [&](const httplib::Request& req, httplib::Response& res) {
+    seen = req;
+    res.set_content(R"({"kind": "PartialObjectMetadataList", "items": []})", "application/json");
+  });
+  auto lister = ApiPodLister::Create(api.Config(), "kube-system", "node-1", std::chrono::seconds(2));
+  ASSERT_TRUE(lister.ok()) << lister.status();
+  auto body = (*lister)->List();
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_NE(body->find("PartialObjectMetadataList"), absl::string_view::npos);
+  EXPECT_EQ(seen.get_param_value("fieldSelector"), "spec.nodeName=node-1");
+  EXPECT_EQ(seen.get_param_value("resourceVersion"), "0") << "served from the watch cache, not etcd";
+  EXPECT_NE(seen.get_header_value("Accept").find("as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"), std::string::npos);
+  EXPECT_EQ(seen.get_header_value("Authorization"), "Bearer t0k3n");
+  EXPECT_EQ(ApiPodLister::Path("kube-system", "node-1"),
+            "/api/v1/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dnode-1&resourceVersion=0");
+}
+
+TEST(ApiPodListerTest, ErrorsMapToStatusCodes) {
+  ApiServer api;
+  int code = 403;
+  api.server().Get("/api/v1/namespaces/kube-system/pods", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = code;
+    res.set_content(R"({"message": "pods is forbidden"})", "application/json");
+  });
+  auto lister = *ApiPodLister::Create(api.Config(), "kube-system", "node-1", std::chrono::seconds(2));
+  EXPECT_EQ(lister->List().status().code(), absl::StatusCode::kPermissionDenied);
+  code = 401;
+  EXPECT_EQ(lister->List().status().code(), absl::StatusCode::kUnauthenticated);
+  code = 503;
+  EXPECT_EQ(lister->List().status().code(), absl::StatusCode::kUnavailable);
+  code = 429;
+  EXPECT_EQ(lister->List().status().code(), absl::StatusCode::kUnavailable);
+  kube::Kubeconfig nowhere;
+  nowhere.server = "https://127.0.0.1:1";
+  auto down = *ApiPodLister::Create(nowhere, "kube-system", "node-1", std::chrono::seconds(1));
+  auto st = down->List().status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(st.message().find("127.0.0.1:1"), absl::string_view::npos) << st;
+  nowhere.server = "ftp://x";
+  EXPECT_FALSE(ApiPodLister::Create(nowhere, "kube-system", "node-1", std::chrono::seconds(1)).ok());
+}
+
+}  // namespace
+}  // namespace lifeboat::node
