@@ -196,6 +196,7 @@ void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Ti
     }
   }
   std::erase_if(written_, [&](const auto& kv) { return !states_.by_id.count(kv.first); });
+  std::erase_if(dirty_, [&](const PodId& id) { return !written_.count(id); });
 }
 
 void Checkpointer::Apply(const Plan& plan) {
@@ -280,7 +281,13 @@ Plan Checkpointer::Tick(Time now) {
 void Checkpointer::Run(Duration period) {
   auto next = Clock::now();
   for (;;) {
-    Tick(Clock::now());
+    try {
+      Tick(Clock::now());
+    } catch (const std::exception& e) {
+      // A malformed answer must not take the node's safety net down; the next tick tries again.
+      LOG_ERROR("tick failed: {}", e.what());
+      metrics_.Error(Metrics::Source::kApply);
+    }
     next += period;
     auto now = Clock::now();
     if (next < now) next = now;  // a slow tick: do not try to catch up
