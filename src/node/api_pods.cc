@@ -3,33 +3,16 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "apiserver/client.h"
 #include "base/status.h"
 
 namespace lifeboat::node {
-namespace {
-
-std::string Escape(absl::string_view value) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
-}  // namespace
 
 ApiPodLister::~ApiPodLister() = default;
 
 std::string ApiPodLister::Path(const std::string& ns, const std::string& node_name) {
-  return absl::StrCat("/api/v1/namespaces/", Escape(ns), "/pods?fieldSelector=",
-                      Escape(absl::StrCat("spec.nodeName=", node_name)), "&resourceVersion=0");
+  return absl::StrCat("/api/v1/namespaces/", apiserver::QueryEscape(ns), "/pods?fieldSelector=",
+                      apiserver::QueryEscape(absl::StrCat("spec.nodeName=", node_name)), "&resourceVersion=0");
 }
 
 absl::StatusOr<std::unique_ptr<ApiPodLister>> ApiPodLister::Create(const kube::Kubeconfig& config,
