@@ -55,6 +55,10 @@ absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const Recover
     return std::unique_ptr<recovery::ObjectSource>(std::make_unique<recovery::EtcdSource>(
         std::move(kv), f.etcd_prefix, std::move(transformer)));
   }
+  if (!f.encryption_config.empty() || f.skip_hash_check) {
+    LOG_WARN("--encryption-provider-config and --skip-hash-check only apply when reading etcd "
+             "(--etcd-servers or --etcd-snapshot); the API server serves decrypted objects");
+  }
   LB_ASSIGN_OR_RETURN(auto client, apiserver::Client::Create(kc));
   return std::unique_ptr<recovery::ObjectSource>(
       std::make_unique<recovery::ApiServerSource>(std::move(client)));
