@@ -304,9 +304,20 @@ TEST_F(CheckpointE2ETest, ApiBackAndParentRunningDeactivates) {
   }, Ms(120000))) << checkpointer_->Output();
   std::cout << "API server pod after recovery: " << parent << (parent == apiserver_pod_ ? " (the same)" : " (replaced)")
             << std::endl;
+  // The rebooted kubelet may also have refused the checkpointer's own DaemonSet pod, which the
+  // DaemonSet controller then replaced: the process running under the old POD_NAME saw its parent
+  // gone and, as upstream, removed every checkpoint. A DaemonSet starts the replacement under the
+  // new name; so does the test, and the new process must converge to the same state.
+  std::string self_now = PodName("pod-checkpointer");
+  if (!self_now.empty() && self_now != self_pod_) {
+    std::cout << "checkpointer pod replaced: " << self_pod_ << " -> " << self_now << std::endl;
+    StopCheckpointer();
+    self_pod_ = self_now;
+    StartCheckpointer();
+  }
   EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(parent)) && !fs::exists(Active(parent)); }, Ms(20000)))
       << checkpointer_->Output();
-  EXPECT_TRUE(fs::exists(Active(self_pod_)));
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(Active(self_pod_)); }, Ms(20000))) << checkpointer_->Output();
   EXPECT_TRUE(WaitFor([&] { return JsonFiles(manifests_).size() == 1; }, Ms(20000)))
       << "only our own checkpoint stays active";
   EXPECT_TRUE(WaitFor([&] {
