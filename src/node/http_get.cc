@@ -1,88 +1,958 @@
 #include "node/http_get.h"
 
-#include <curl/curl.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <mbedtls/ctr_drbg.h>
+#include <mbedtls/entropy.h>
+#include <mbedtls/error.h>
+#include <mbedtls/net_sockets.h>  // only for the MBEDTLS_ERR_NET_* codes our BIO returns
+#include <mbedtls/pk.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/x509_crt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstring>
 #include <mutex>
 
+#include "absl/strings/ascii.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "base/status.h"
 
 namespace lifeboat::node::internal {
 namespace {
 
-size_t Collect(char* data, size_t size, size_t n, void* out) {
-  static_cast<std::string*>(out)->append(data, size * n);
-  return size * n;
+using Clock = std::chrono::steady_clock;
+
+constexpr size_t kMaxBody = size_t{64} << 20;
+constexpr size_t kMaxHeaders = size_t{64} << 10;
+constexpr size_t kMaxChunkLine = 4096;
+constexpr size_t kReadSize = size_t{16} << 10;
+constexpr auto kConnectCap = std::chrono::seconds(3);
+constexpr char kSystemTrustStore[] = "/etc/ssl/certs/ca-certificates.crt";
+
+// One DRBG for the whole process, seeded once. Handshakes on different HttpGet objects may run on
+// different threads, so draws are serialised here rather than relying on how mbedTLS was built.
+struct Rng {
+  mbedtls_entropy_context entropy;
+  mbedtls_ctr_drbg_context drbg;
+  std::mutex mu;
+  int seed_result = 0;
+};
+
+Rng* ProcessRng() {
+  static Rng* rng = [] {
+    auto* r = new Rng();  // never freed: handshakes may run during static destruction
+    mbedtls_entropy_init(&r->entropy);
+    mbedtls_ctr_drbg_init(&r->drbg);
+    static constexpr unsigned char kPersonalization[] = "lifeboat-http-get";
+    r->seed_result = mbedtls_ctr_drbg_seed(&r->drbg, mbedtls_entropy_func, &r->entropy,
+                                           kPersonalization, sizeof kPersonalization - 1);
+    return r;
+  }();
+  return rng;
+}
+
+int DrawRandom(void* ctx, unsigned char* out, size_t len) {
+  Rng* rng = static_cast<Rng*>(ctx);
+  std::lock_guard<std::mutex> lock(rng->mu);
+  return mbedtls_ctr_drbg_random(&rng->drbg, out, len);
+}
+
+std::string MbedError(int ret) {
+  char text[200];
+  mbedtls_strerror(ret, text, sizeof text);
+  return absl::StrCat(text, " (-0x", absl::Hex(-ret), ")");
+}
+
+// mbedtls_x509_crt_verify_info writes one reason per line; an error message wants one line.
+std::string VerifyInfo(uint32_t flags) {
+  char text[1024];
+  int n = mbedtls_x509_crt_verify_info(text, sizeof text, "", flags);
+  if (n <= 0) return absl::StrCat("verification flags 0x", absl::Hex(flags));
+  std::vector<absl::string_view> lines =
+      absl::StrSplit(absl::string_view(text, n), '\n', absl::SkipWhitespace());
+  return absl::StrJoin(lines, "; ");
+}
+
+const char* AlertName(int alert) {
+  switch (alert) {
+    case MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE:
+      return "handshake_failure";
+    case MBEDTLS_SSL_ALERT_MSG_BAD_CERT:
+      return "bad_certificate";
+    case MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA:
+      return "unknown_ca";
+    case MBEDTLS_SSL_ALERT_MSG_ACCESS_DENIED:
+      return "access_denied";
+    case MBEDTLS_SSL_ALERT_MSG_INSUFFICIENT_SECURITY:
+      return "insufficient_security";
+    case MBEDTLS_SSL_ALERT_MSG_UNRECOGNIZED_NAME:
+      return "unrecognized_name";
+    case 116:  // certificate_required (TLS 1.3 only, but OpenSSL sends it as a courtesy)
+      return "certificate_required";
+    default:
+      return "alert";
+  }
+}
+
+bool IsTokenOrPathChar(char c) { return static_cast<unsigned char>(c) > 0x20 && c != 0x7f; }
+
+struct ParsedUrl {
+  bool tls = false;
+  std::string host;       // without brackets: what getaddrinfo and SNI see
+  std::string port;       // decimal, the scheme's default when the URL has none
+  std::string authority;  // host[:port] as written: the Host header
+  std::string path;       // path and query, starting with '/'
+  bool is_ip = false;
+  unsigned char ip[16] = {0};  // the literal's bytes, for matching iPAddress SANs
+  size_t ip_len = 0;
+};
+
+absl::StatusOr<ParsedUrl> ParseUrl(const std::string& url) {
+  auto bad = [&](absl::string_view why) {
+    return absl::InvalidArgumentError(absl::StrCat("URL \"", url, "\": ", why));
+  };
+  ParsedUrl u;
+  absl::string_view rest = url;
+  if (absl::StartsWithIgnoreCase(rest, "https://")) {
+    u.tls = true;
+    rest.remove_prefix(8);
+  } else if (absl::StartsWithIgnoreCase(rest, "http://")) {
+    rest.remove_prefix(7);
+  } else {
+    return bad("not an http:// or https:// URL");
+  }
+  size_t end = rest.find_first_of("/?#");
+  absl::string_view authority = rest.substr(0, end);
+  absl::string_view tail = end == absl::string_view::npos ? absl::string_view() : rest.substr(end);
+  tail = tail.substr(0, tail.find('#'));
+  if (authority.empty()) return bad("no host");
+  if (authority.find('@') != absl::string_view::npos)
+    return bad("user information in URLs is not supported");
+  absl::string_view host, port;
+  if (authority[0] == '[') {
+    size_t close = authority.find(']');
+    if (close == absl::string_view::npos) return bad("unterminated [IPv6] literal");
+    host = authority.substr(1, close - 1);
+    absl::string_view after = authority.substr(close + 1);
+    if (!after.empty()) {
+      if (after[0] != ':' || after.size() == 1)
+        return bad("expected :port after the [IPv6] literal");
+      port = after.substr(1);
+    }
+    std::string h(host);
+    if (inet_pton(AF_INET6, h.c_str(), u.ip) != 1)
+      return bad("not an IPv6 address between the brackets");
+    u.is_ip = true;
+    u.ip_len = 16;
+  } else {
+    size_t colon = authority.find(':');
+    host = authority.substr(0, colon);
+    if (colon != absl::string_view::npos) {
+      port = authority.substr(colon + 1);
+      if (port.empty()) return bad("empty port");
+    }
+    if (host.empty()) return bad("no host");
+    std::string h(host);
+    if (inet_pton(AF_INET, h.c_str(), u.ip) == 1) {
+      u.is_ip = true;
+      u.ip_len = 4;
+    } else {
+      if (host.size() > 253) return bad("host name too long");
+      bool all_numeric = true;
+      for (char c : host) {
+        if (!absl::ascii_isalnum(c) && c != '-' && c != '.' && c != '_') {
+          return bad("host is not a DNS name, an IPv4 address or an [IPv6] literal");
+        }
+        if (!absl::ascii_isdigit(c) && c != '.') all_numeric = false;
+      }
+      if (all_numeric) return bad("host is not a valid IPv4 address");
+    }
+  }
+  if (port.empty()) {
+    port = u.tls ? "443" : "80";
+  } else {
+    int p = 0;
+    if (port.size() > 5 || !std::all_of(port.begin(), port.end(), absl::ascii_isdigit) ||
+        !absl::SimpleAtoi(port, &p) || p < 1 || p > 65535) {
+      return bad("port is not a number between 1 and 65535");
+    }
+  }
+  if (!std::all_of(tail.begin(), tail.end(), IsTokenOrPathChar)) {
+    return bad("contains spaces or control characters");
+  }
+  u.host = std::string(host);
+  u.port = std::string(port);
+  u.authority = std::string(authority);
+  u.path = tail.empty() ? "/" : tail[0] == '?' ? absl::StrCat("/", tail) : std::string(tail);
+  return u;
+}
+
+bool HasHeader(const std::vector<std::string>& headers, absl::string_view name) {
+  for (const auto& h : headers) {
+    if (absl::StartsWithIgnoreCase(h, name) && h.size() > name.size() && h[name.size()] == ':')
+      return true;
+  }
+  return false;
+}
+
+// Parses a chunk-size line ("1a2b;ext=1"): hex digits, optional extensions.
+bool ParseChunkSize(absl::string_view line, size_t* size) {
+  line = absl::StripAsciiWhitespace(line.substr(0, line.find(';')));
+  if (line.empty() || line.size() > 15) return false;
+  size_t v = 0;
+  for (char c : line) {
+    int d;
+    if (c >= '0' && c <= '9') {
+      d = c - '0';
+    } else if (c >= 'a' && c <= 'f') {
+      d = c - 'a' + 10;
+    } else if (c >= 'A' && c <= 'F') {
+      d = c - 'A' + 10;
+    } else {
+      return false;
+    }
+    v = v * 16 + d;
+  }
+  *size = v;
+  return true;
 }
 
 }  // namespace
 
 struct HttpGet::Impl {
-  CURL* curl = nullptr;
-  curl_slist* headers = nullptr;
-  HttpGetOptions options;  // the blobs must outlive the handle
-  std::string body;
-  ~Impl() {
-    if (headers) curl_slist_free_all(headers);
-    if (curl) curl_easy_cleanup(curl);
+  HttpGetOptions options;
+  ParsedUrl url;
+  const std::string* base_url = nullptr;  // HttpGet::url_
+  std::string header_block;               // every request header after the request line
+  std::string request;                    // reused per request
+  std::string target;                     // the URL being fetched, for messages
+  std::string body;                       // kept between calls; cleared, not freed
+  std::string rbuf;                       // receive buffer: [rpos, rend) holds unread bytes
+  size_t rpos = 0, rend = 0;
+
+  // Connection state.
+  int fd = -1;
+  int requests_on_connection = 0;
+  bool got_response_bytes = false;  // this attempt has seen a byte of the response
+  Clock::time_point deadline;
+  bool timed_out = false;
+  int io_errno = 0;
+
+  // TLS state; the ssl context and its record buffers live as long as this object and are reset,
+  // not reallocated, when the connection is replaced.
+  bool tls_ready = false;
+  mbedtls_ssl_config conf;
+  mbedtls_x509_crt ca, cert;
+  mbedtls_pk_context key;
+  mbedtls_ssl_context ssl;
+  mbedtls_ssl_session session;  // last session, offered for resumption on reconnect
+  bool have_session = false;
+  bool ip_san_mismatch = false;
+
+  Impl() {
+    mbedtls_ssl_config_init(&conf);
+    mbedtls_x509_crt_init(&ca);
+    mbedtls_x509_crt_init(&cert);
+    mbedtls_pk_init(&key);
+    mbedtls_ssl_init(&ssl);
+    mbedtls_ssl_session_init(&session);
   }
+  ~Impl() {
+    Close();
+    mbedtls_ssl_session_free(&session);
+    mbedtls_ssl_free(&ssl);
+    mbedtls_ssl_config_free(&conf);
+    mbedtls_pk_free(&key);
+    mbedtls_x509_crt_free(&cert);
+    mbedtls_x509_crt_free(&ca);
+  }
+
+  absl::Status Fail(absl::string_view reason) const {
+    return absl::UnavailableError(absl::StrCat(target, ": ", reason));
+  }
+  absl::Status TimedOut(absl::string_view during) const {
+    return Fail(absl::StrCat("timed out after ", options.timeout.count(), " ms ", during));
+  }
+  absl::Status Malformed(absl::string_view what) const {
+    return Fail(absl::StrCat("malformed HTTP response: ", what));
+  }
+
+  absl::Status SetUpTls();
+  absl::Status Connect();
+  absl::Status Handshake();
+  absl::Status HandshakeError(int ret);
+  void Close();
+  bool IdleConnectionUsable();
+
+  int Wait(int sock, short events, Clock::time_point until);
+  long SockSend(const unsigned char* p, size_t n);
+  long SockRecv(unsigned char* p, size_t n);
+  static int BioSend(void* ctx, const unsigned char* p, size_t n);
+  static int BioRecv(void* ctx, unsigned char* p, size_t n);
+  static int VerifyIpSan(void* ctx, mbedtls_x509_crt* crt, int depth, uint32_t* flags);
+
+  absl::Status Write(absl::string_view data);
+  absl::StatusOr<size_t> Read(char* p, size_t n);
+  absl::StatusOr<bool> Fill();
+  absl::Status Exchange(absl::string_view path, long* http_code, bool* keep_alive);
+  absl::StatusOr<absl::string_view> NextLine(absl::string_view what);
+  absl::Status ReadExact(size_t n);
+  absl::Status ReadChunked();
+  absl::Status ReadToClose();
 };
+
+absl::Status HttpGet::Impl::SetUpTls() {
+  Rng* rng = ProcessRng();
+  if (rng->seed_result != 0) {
+    return absl::InternalError(
+        absl::StrCat("seeding the TLS random generator: ", MbedError(rng->seed_result)));
+  }
+  const std::string& u = *base_url;
+  int ret = mbedtls_ssl_config_defaults(&conf, MBEDTLS_SSL_IS_CLIENT, MBEDTLS_SSL_TRANSPORT_STREAM,
+                                        MBEDTLS_SSL_PRESET_DEFAULT);
+  if (ret != 0)
+    return absl::InternalError(absl::StrCat(u, ": TLS configuration: ", MbedError(ret)));
+  mbedtls_ssl_conf_rng(&conf, DrawRandom, rng);
+  mbedtls_ssl_conf_min_version(&conf, MBEDTLS_SSL_MAJOR_VERSION_3, MBEDTLS_SSL_MINOR_VERSION_3);
+  if (options.verify_tls) {
+    if (options.ca_pem.empty()) {
+      ret = mbedtls_x509_crt_parse_file(&ca, kSystemTrustStore);
+      // A positive result counts certificates mbedTLS skipped; the rest of the bundle is usable.
+      if (ret < 0 || ca.version == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(u, ": cannot load the system trust store ", kSystemTrustStore, ": ",
+                         ret < 0 ? MbedError(ret) : "no usable certificate"));
+      }
+    } else {
+      ret = mbedtls_x509_crt_parse(&ca,
+                                   reinterpret_cast<const unsigned char*>(options.ca_pem.c_str()),
+                                   options.ca_pem.size() + 1);
+      if (ret < 0 || ca.version == 0) {
+        return absl::InvalidArgumentError(
+            absl::StrCat(u, ": cannot parse the CA certificate(s): ",
+                         ret < 0 ? MbedError(ret) : "no usable certificate"));
+      }
+    }
+    mbedtls_ssl_conf_ca_chain(&conf, &ca, nullptr);
+    mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    // mbedTLS 2.28 matches only dNSName SANs (and the CN) against the name given to
+    // mbedtls_ssl_set_hostname; API servers are usually addressed by IP, so for an IP literal we
+    // match the leaf's iPAddress SANs ourselves.
+    if (url.is_ip) mbedtls_ssl_conf_verify(&conf, VerifyIpSan, this);
+  } else {
+    mbedtls_ssl_conf_authmode(&conf, MBEDTLS_SSL_VERIFY_NONE);
+  }
+  if (!options.cert_pem.empty() || !options.key_pem.empty()) {
+    if (options.cert_pem.empty() || options.key_pem.empty()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(u, ": a client certificate needs both the certificate and its key"));
+    }
+    ret = mbedtls_x509_crt_parse(&cert,
+                                 reinterpret_cast<const unsigned char*>(options.cert_pem.c_str()),
+                                 options.cert_pem.size() + 1);
+    if (ret != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(u, ": cannot parse the client certificate: ", MbedError(ret)));
+    }
+    ret =
+        mbedtls_pk_parse_key(&key, reinterpret_cast<const unsigned char*>(options.key_pem.c_str()),
+                             options.key_pem.size() + 1, nullptr, 0);
+    if (ret != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(u, ": cannot parse the client key: ", MbedError(ret)));
+    }
+    ret = mbedtls_pk_check_pair(&cert.pk, &key);
+    if (ret != 0) {
+      return absl::InvalidArgumentError(
+          absl::StrCat(u, ": the client certificate and key do not match"));
+    }
+    ret = mbedtls_ssl_conf_own_cert(&conf, &cert, &key);
+    if (ret != 0)
+      return absl::InternalError(absl::StrCat(u, ": TLS client certificate: ", MbedError(ret)));
+  }
+  ret = mbedtls_ssl_setup(&ssl, &conf);
+  if (ret != 0) return absl::InternalError(absl::StrCat(u, ": TLS setup: ", MbedError(ret)));
+  // SNI and (when verifying) the name check; RFC 6066 forbids SNI for IP literals.
+  if (!url.is_ip) {
+    ret = mbedtls_ssl_set_hostname(&ssl, url.host.c_str());
+    if (ret != 0) return absl::InternalError(absl::StrCat(u, ": TLS host name: ", MbedError(ret)));
+  }
+  mbedtls_ssl_set_bio(&ssl, this, BioSend, BioRecv, nullptr);
+  tls_ready = true;
+  return absl::OkStatus();
+}
+
+int HttpGet::Impl::VerifyIpSan(void* ctx, mbedtls_x509_crt* crt, int depth, uint32_t* flags) {
+  if (depth != 0) return 0;
+  Impl* im = static_cast<Impl*>(ctx);
+  // mbedTLS 2.28 keeps every SAN entry here, tagged with its context-specific tag and pointing at
+  // the raw value; an iPAddress is [7] holding 4 or 16 network-order bytes.
+  constexpr int kIpTag = MBEDTLS_ASN1_CONTEXT_SPECIFIC | MBEDTLS_X509_SAN_IP_ADDRESS;
+  for (const mbedtls_x509_sequence* s = &crt->subject_alt_names; s != nullptr; s = s->next) {
+    if (s->buf.p != nullptr && s->buf.tag == kIpTag && s->buf.len == im->url.ip_len &&
+        std::memcmp(s->buf.p, im->url.ip, im->url.ip_len) == 0) {
+      return 0;
+    }
+  }
+  im->ip_san_mismatch = true;
+  *flags |= MBEDTLS_X509_BADCERT_CN_MISMATCH;
+  return 0;
+}
+
+void HttpGet::Impl::Close() {
+  if (fd >= 0) ::close(fd);
+  fd = -1;
+  if (tls_ready) mbedtls_ssl_session_reset(&ssl);
+  requests_on_connection = 0;
+  rpos = rend = 0;
+}
+
+// An idle kept-alive connection that has become readable was closed by the server (or carries
+// bytes nobody asked for); either way it must not be reused.
+bool HttpGet::Impl::IdleConnectionUsable() {
+  if (fd < 0) return false;
+  pollfd p{fd, POLLIN, 0};
+  int r = ::poll(&p, 1, 0);
+  if (r == 0) return true;
+  return false;
+}
+
+int HttpGet::Impl::Wait(int sock, short events, Clock::time_point until) {
+  for (;;) {
+    auto now = Clock::now();
+    long ms = 0;
+    if (until > now) {
+      ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+    }
+    pollfd p{sock, events, 0};
+    int r = ::poll(&p, 1, static_cast<int>(std::min<long>(ms, 1 << 30)));
+    if (r > 0) return 1;
+    if (r == 0) {
+      if (Clock::now() >= until) return 0;
+      continue;
+    }
+    if (errno == EINTR) continue;
+    io_errno = errno;
+    return -1;
+  }
+}
+
+long HttpGet::Impl::SockSend(const unsigned char* p, size_t n) {
+  for (;;) {
+    ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      io_errno = errno;
+      return -1;
+    }
+    int w = Wait(fd, POLLOUT, deadline);
+    if (w == 0) timed_out = true;
+    if (w <= 0) return -1;
+  }
+}
+
+long HttpGet::Impl::SockRecv(unsigned char* p, size_t n) {
+  for (;;) {
+    ssize_t r = ::recv(fd, p, n, 0);
+    if (r >= 0) return r;
+    if (errno == EINTR) continue;
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+      io_errno = errno;
+      return -1;
+    }
+    int w = Wait(fd, POLLIN, deadline);
+    if (w == 0) timed_out = true;
+    if (w <= 0) return -1;
+  }
+}
+
+int HttpGet::Impl::BioSend(void* ctx, const unsigned char* p, size_t n) {
+  Impl* im = static_cast<Impl*>(ctx);
+  long r = im->SockSend(p, n);
+  if (r >= 0) return static_cast<int>(r);
+  return im->timed_out ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_SEND_FAILED;
+}
+
+int HttpGet::Impl::BioRecv(void* ctx, unsigned char* p, size_t n) {
+  Impl* im = static_cast<Impl*>(ctx);
+  long r = im->SockRecv(p, n);
+  if (r >= 0) return static_cast<int>(r);  // 0: EOF, which mbedTLS reports as CONN_EOF
+  return im->timed_out ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_RECV_FAILED;
+}
+
+absl::Status HttpGet::Impl::Connect() {
+  addrinfo hints{};
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_family = !url.is_ip ? AF_UNSPEC : url.ip_len == 4 ? AF_INET : AF_INET6;
+  hints.ai_flags = AI_NUMERICSERV | (url.is_ip ? AI_NUMERICHOST : 0);
+  addrinfo* addrs = nullptr;
+  // getaddrinfo cannot be bounded by our deadline; the daemon resolves names only when a kubeconfig
+  // names its server by DNS, and /etc/hosts or a local resolver answers quickly.
+  int rc = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &addrs);
+  if (rc != 0) return Fail(absl::StrCat("cannot resolve ", url.host, ": ", gai_strerror(rc)));
+  Clock::time_point connect_deadline = std::min(deadline, Clock::now() + kConnectCap);
+  std::vector<std::string> errors;
+  bool connect_timed_out = false;
+  for (addrinfo* a = addrs; a != nullptr && fd < 0; a = a->ai_next) {
+    char host[NI_MAXHOST] = "?", serv[NI_MAXSERV] = "?";
+    ::getnameinfo(a->ai_addr, a->ai_addrlen, host, sizeof host, serv, sizeof serv,
+                  NI_NUMERICHOST | NI_NUMERICSERV);
+    std::string where = a->ai_family == AF_INET6 ? absl::StrCat("[", host, "]:", serv)
+                                                 : absl::StrCat(host, ":", serv);
+    int s = ::socket(a->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (s < 0) {
+      errors.push_back(absl::StrCat("socket: ", std::strerror(errno)));
+      continue;
+    }
+    int err = 0;
+    if (::connect(s, a->ai_addr, a->ai_addrlen) != 0) {
+      err = errno;
+      if (err == EINPROGRESS) {
+        int w = Wait(s, POLLOUT, connect_deadline);
+        if (w == 0) {
+          connect_timed_out = true;
+          errors.push_back(absl::StrCat("connecting to ", where));
+          ::close(s);
+          break;  // no time left for the other addresses
+        }
+        socklen_t len = sizeof err;
+        if (w < 0) {
+          err = io_errno;
+        } else if (::getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0) {
+          err = errno;
+        }
+      }
+    }
+    if (err != 0) {
+      errors.push_back(absl::StrCat("connect to ", where, ": ", std::strerror(err)));
+      ::close(s);
+      continue;
+    }
+    int one = 1;
+    ::setsockopt(s, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
+    fd = s;
+  }
+  ::freeaddrinfo(addrs);
+  if (fd < 0) {
+    if (connect_timed_out) {
+      timed_out = true;
+      long ms = std::min<long>(
+          options.timeout.count(),
+          std::chrono::duration_cast<std::chrono::milliseconds>(kConnectCap).count());
+      std::string last = std::move(errors.back());
+      errors.pop_back();
+      return Fail(absl::StrCat(
+          "timed out after ", ms, " ms ", last,
+          errors.empty() ? "" : absl::StrCat(" (earlier: ", absl::StrJoin(errors, "; "), ")")));
+    }
+    return Fail(errors.empty() ? std::string("no address to connect to")
+                               : absl::StrJoin(errors, "; "));
+  }
+  requests_on_connection = 0;
+  rpos = rend = 0;
+  if (url.tls) return Handshake();
+  return absl::OkStatus();
+}
+
+absl::Status HttpGet::Impl::Handshake() {
+  ip_san_mismatch = false;
+  if (have_session)
+    mbedtls_ssl_set_session(&ssl, &session);  // best effort: a full handshake otherwise
+  int ret;
+  do {
+    ret = mbedtls_ssl_handshake(&ssl);
+  } while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+  if (ret != 0) {
+    absl::Status s = HandshakeError(ret);
+    Close();
+    return s;
+  }
+  mbedtls_ssl_session_free(&session);
+  mbedtls_ssl_session_init(&session);
+  have_session = mbedtls_ssl_get_session(&ssl, &session) == 0;
+  return absl::OkStatus();
+}
+
+absl::Status HttpGet::Impl::HandshakeError(int ret) {
+  if (timed_out || ret == MBEDTLS_ERR_SSL_TIMEOUT) {
+    timed_out = true;
+    return TimedOut("during the TLS handshake");
+  }
+  if (ret == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED) {
+    uint32_t flags = mbedtls_ssl_get_verify_result(&ssl);
+    std::string msg = absl::StrCat("TLS certificate verification failed: ", VerifyInfo(flags));
+    if (ip_san_mismatch) {
+      absl::StrAppend(&msg, " (the server certificate has no IP address subjectAltName for ",
+                      url.host, ")");
+    } else if (flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) {
+      absl::StrAppend(&msg, " (the server certificate is not valid for host ", url.host, ")");
+    }
+    return Fail(msg);
+  }
+  if (ret == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && ssl.in_msgtype == MBEDTLS_SSL_MSG_ALERT &&
+      ssl.in_msg != nullptr) {
+    int alert = ssl.in_msg[1];
+    if (alert == MBEDTLS_SSL_ALERT_MSG_PROTOCOL_VERSION) {
+      return Fail(
+          "TLS handshake failed: the server refused TLS 1.2 (protocol_version alert); it probably "
+          "requires "
+          "TLS 1.3, which this client (mbedTLS 2.28) does not speak");
+    }
+    std::string hint;
+    if (alert == MBEDTLS_SSL_ALERT_MSG_HANDSHAKE_FAILURE || alert == 116) {
+      hint = options.cert_pem.empty() ? " (does the server require a client certificate?)"
+                                      : " (did the server reject the client certificate?)";
+    } else if (alert == MBEDTLS_SSL_ALERT_MSG_BAD_CERT ||
+               alert == MBEDTLS_SSL_ALERT_MSG_UNKNOWN_CA) {
+      hint = " (the server did not accept the client certificate)";
+    }
+    return Fail(absl::StrCat("TLS handshake failed: the server sent fatal alert ", alert, " (",
+                             AlertName(alert), ")", hint));
+  }
+  std::string msg = absl::StrCat("TLS handshake failed: ", MbedError(ret));
+  if ((ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED) && io_errno != 0) {
+    absl::StrAppend(&msg, ": ", std::strerror(io_errno));
+  } else if (ret == MBEDTLS_ERR_SSL_CONN_EOF) {
+    absl::StrAppend(&msg, " (the server closed the connection during the handshake)");
+  }
+  return Fail(msg);
+}
+
+absl::Status HttpGet::Impl::Write(absl::string_view data) {
+  const auto* p = reinterpret_cast<const unsigned char*>(data.data());
+  size_t n = data.size();
+  while (n > 0) {
+    long r;
+    if (url.tls) {
+      r = mbedtls_ssl_write(&ssl, p, n);
+      if (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE) continue;
+      if (r < 0) {
+        if (timed_out) return TimedOut("sending the request");
+        return Fail(absl::StrCat("sending the request: ", MbedError(static_cast<int>(r)),
+                                 io_errno ? absl::StrCat(": ", std::strerror(io_errno)) : ""));
+      }
+    } else {
+      r = SockSend(p, n);
+      if (r < 0) {
+        if (timed_out) return TimedOut("sending the request");
+        return Fail(absl::StrCat("sending the request: ", std::strerror(io_errno)));
+      }
+    }
+    p += r;
+    n -= r;
+  }
+  return absl::OkStatus();
+}
+
+absl::StatusOr<size_t> HttpGet::Impl::Read(char* p, size_t n) {
+  long r;
+  if (url.tls) {
+    do {
+      r = mbedtls_ssl_read(&ssl, reinterpret_cast<unsigned char*>(p), n);
+    } while (r == MBEDTLS_ERR_SSL_WANT_READ || r == MBEDTLS_ERR_SSL_WANT_WRITE);
+    // EOF with or without close_notify: a truncated body is caught by the framing checks.
+    if (r == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY || r == MBEDTLS_ERR_SSL_CONN_EOF) r = 0;
+    if (r < 0) {
+      if (timed_out) return TimedOut("waiting for the response");
+      return Fail(absl::StrCat("receiving the response: ", MbedError(static_cast<int>(r)),
+                               io_errno ? absl::StrCat(": ", std::strerror(io_errno)) : ""));
+    }
+  } else {
+    r = SockRecv(reinterpret_cast<unsigned char*>(p), n);
+    if (r < 0) {
+      if (timed_out) return TimedOut("waiting for the response");
+      return Fail(absl::StrCat("receiving the response: ", std::strerror(io_errno)));
+    }
+  }
+  if (r > 0) got_response_bytes = true;
+  return static_cast<size_t>(r);
+}
+
+// Reads more into rbuf after the unread bytes. false at EOF.
+absl::StatusOr<bool> HttpGet::Impl::Fill() {
+  if (rpos > 0) {
+    std::memmove(rbuf.data(), rbuf.data() + rpos, rend - rpos);
+    rend -= rpos;
+    rpos = 0;
+  }
+  if (rend == rbuf.size()) rbuf.resize(std::min(rbuf.size() * 2, kMaxHeaders + kReadSize));
+  LB_ASSIGN_OR_RETURN(size_t n, Read(rbuf.data() + rend, rbuf.size() - rend));
+  rend += n;
+  return n > 0;
+}
+
+absl::StatusOr<absl::string_view> HttpGet::Impl::NextLine(absl::string_view what) {
+  for (;;) {
+    absl::string_view avail(rbuf.data() + rpos, rend - rpos);
+    size_t nl = avail.find('\n');
+    if (nl != absl::string_view::npos) {
+      rpos += nl + 1;
+      return absl::StripSuffix(avail.substr(0, nl), "\r");
+    }
+    if (avail.size() > kMaxChunkLine) return Malformed(absl::StrCat(what, " line too long"));
+    LB_ASSIGN_OR_RETURN(bool more, Fill());
+    if (!more) return Fail(absl::StrCat("the connection closed in the middle of the ", what));
+  }
+}
+
+absl::Status HttpGet::Impl::ReadExact(size_t n) {
+  if (n > kMaxBody - std::min(kMaxBody, body.size())) {
+    return Fail(absl::StrCat("the response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
+  }
+  size_t have = std::min(n, rend - rpos);
+  body.append(rbuf.data() + rpos, have);
+  rpos += have;
+  size_t off = body.size(), left = n - have;
+  if (left == 0) return absl::OkStatus();
+  body.resize(off + left);
+  while (left > 0) {
+    LB_ASSIGN_OR_RETURN(size_t r, Read(body.data() + off, left));
+    if (r == 0) {
+      return Fail(absl::StrCat("the connection closed in the middle of the body (", left,
+                               " bytes missing)"));
+    }
+    off += r;
+    left -= r;
+  }
+  return absl::OkStatus();
+}
+
+absl::Status HttpGet::Impl::ReadChunked() {
+  for (;;) {
+    LB_ASSIGN_OR_RETURN(absl::string_view line, NextLine("chunked body"));
+    size_t size = 0;
+    if (!ParseChunkSize(line, &size)) return Malformed("bad chunk size");
+    if (size == 0) break;
+    LB_RETURN_IF_ERROR(ReadExact(size));
+    LB_ASSIGN_OR_RETURN(absl::string_view end, NextLine("chunked body"));
+    if (!end.empty()) return Malformed("chunk not followed by CRLF");
+  }
+  // Trailer fields, if any, up to the empty line.
+  for (size_t total = 0;;) {
+    LB_ASSIGN_OR_RETURN(absl::string_view line, NextLine("chunked body trailer"));
+    if (line.empty()) return absl::OkStatus();
+    total += line.size();
+    if (total > kMaxHeaders) return Malformed("trailer too long");
+  }
+}
+
+absl::Status HttpGet::Impl::ReadToClose() {
+  body.append(rbuf.data() + rpos, rend - rpos);
+  rpos = rend = 0;
+  for (;;) {
+    if (body.size() > kMaxBody) {
+      return Fail(absl::StrCat("the response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
+    }
+    size_t off = body.size();
+    body.resize(off + kReadSize);
+    auto r = Read(body.data() + off, kReadSize);
+    if (!r.ok()) {
+      body.resize(off);
+      return r.status();
+    }
+    body.resize(off + *r);
+    if (*r == 0) return absl::OkStatus();
+  }
+}
+
+// Sends one GET and reads its whole response into `body`.
+absl::Status HttpGet::Impl::Exchange(absl::string_view path, long* http_code, bool* keep_alive) {
+  request.clear();
+  absl::StrAppend(&request, "GET ", path, " HTTP/1.1\r\n", header_block, "\r\n");
+  LB_RETURN_IF_ERROR(Write(request));
+
+  int code = 0;
+  bool http10 = false, close = false, keep_alive_header = false, chunked = false,
+       has_length = false;
+  uint64_t length = 0;
+  do {  // 1xx interim responses precede the real one
+    size_t end;
+    for (;;) {
+      absl::string_view avail(rbuf.data() + rpos, rend - rpos);
+      end = avail.find("\r\n\r\n");
+      if (end != absl::string_view::npos) break;
+      if (avail.size() >= kMaxHeaders) return Malformed("headers longer than 64 KiB");
+      LB_ASSIGN_OR_RETURN(bool more, Fill());
+      if (!more) {
+        if (rend == rpos && !got_response_bytes)
+          return Fail("the server closed the connection without a response");
+        return Fail("the connection closed in the middle of the response headers");
+      }
+    }
+    absl::string_view head(rbuf.data() + rpos, end);
+    rpos += end + 4;
+    size_t eol = head.find("\r\n");
+    absl::string_view status_line = head.substr(0, eol);
+    absl::string_view fields =
+        eol == absl::string_view::npos ? absl::string_view() : head.substr(eol + 2);
+    if (!absl::StartsWith(status_line, "HTTP/1.") || status_line.size() < 12 ||
+        status_line[8] != ' ' || (status_line.size() > 12 && status_line[12] != ' ') ||
+        !absl::SimpleAtoi(status_line.substr(9, 3), &code) || code < 100 || code > 999 ||
+        !std::all_of(status_line.begin() + 9, status_line.begin() + 12, absl::ascii_isdigit)) {
+      return Malformed(
+          absl::StrCat("bad status line \"", absl::CEscape(status_line.substr(0, 80)), "\""));
+    }
+    http10 = status_line[7] == '0';
+    close = keep_alive_header = chunked = has_length = false;
+    length = 0;
+    for (absl::string_view field : absl::StrSplit(fields, "\r\n")) {
+      if (field.empty()) continue;
+      if (field[0] == ' ' || field[0] == '\t') continue;  // obsolete line folding: ignored
+      size_t colon = field.find(':');
+      if (colon == absl::string_view::npos || colon == 0) {
+        return Malformed(absl::StrCat("header line without a name: \"",
+                                      absl::CEscape(field.substr(0, 80)), "\""));
+      }
+      absl::string_view name = field.substr(0, colon);
+      absl::string_view value = absl::StripAsciiWhitespace(field.substr(colon + 1));
+      if (absl::EqualsIgnoreCase(name, "Content-Length")) {
+        uint64_t v = 0;
+        if (value.empty() || value.size() > 19 ||
+            !std::all_of(value.begin(), value.end(), absl::ascii_isdigit) ||
+            !absl::SimpleAtoi(value, &v) || (has_length && v != length)) {
+          return Malformed("bad Content-Length");
+        }
+        has_length = true;
+        length = v;
+      } else if (absl::EqualsIgnoreCase(name, "Transfer-Encoding")) {
+        std::string lower = absl::AsciiStrToLower(value);
+        chunked = absl::EndsWith(absl::StripTrailingAsciiWhitespace(lower), "chunked");
+        if (!chunked)
+          close = true;  // some other coding: only the end of the connection delimits it
+      } else if (absl::EqualsIgnoreCase(name, "Connection")) {
+        for (absl::string_view token : absl::StrSplit(value, ',')) {
+          token = absl::StripAsciiWhitespace(token);
+          if (absl::EqualsIgnoreCase(token, "close")) close = true;
+          if (absl::EqualsIgnoreCase(token, "keep-alive")) keep_alive_header = true;
+        }
+      }
+    }
+    if (code == 101) return Malformed("unexpected 101 Switching Protocols");
+  } while (code >= 100 && code < 200);
+
+  if (http10 && !keep_alive_header) close = true;
+  body.clear();
+  if (code == 204 || code == 304) {
+    // no body
+  } else if (chunked) {
+    LB_RETURN_IF_ERROR(ReadChunked());
+  } else if (has_length) {
+    if (length > kMaxBody) {
+      return Fail(absl::StrCat("the response body (", length, " bytes) exceeds the limit of ",
+                               kMaxBody >> 20, " MiB"));
+    }
+    LB_RETURN_IF_ERROR(ReadExact(static_cast<size_t>(length)));
+  } else {
+    LB_RETURN_IF_ERROR(ReadToClose());
+    close = true;
+  }
+  // Bytes beyond the response were never asked for: the connection's framing cannot be trusted.
+  if (rpos != rend) close = true;
+  rpos = rend = 0;
+  *http_code = code;
+  *keep_alive = !close;
+  return absl::OkStatus();
+}
 
 HttpGet::~HttpGet() = default;
 
 absl::StatusOr<std::unique_ptr<HttpGet>> HttpGet::Create(std::string url, HttpGetOptions options) {
-  static std::once_flag once;
-  std::call_once(once, [] { curl_global_init(CURL_GLOBAL_DEFAULT); });
+  LB_ASSIGN_OR_RETURN(ParsedUrl parsed, ParseUrl(url));
+  for (const auto& h : options.headers) {
+    size_t colon = h.find(':');
+    if (colon == std::string::npos || colon == 0 ||
+        !std::all_of(h.begin(), h.begin() + colon, IsTokenOrPathChar) ||
+        h.find_first_of("\r\n") != std::string::npos) {
+      // The value is left out: it may be a credential.
+      return absl::InvalidArgumentError(
+          absl::StrCat(url, ": header \"", absl::CEscape(h.substr(0, std::min<size_t>(colon, 40))),
+                       "\" is not a single \"Name: value\" line"));
+    }
+  }
+  if (!std::all_of(options.token.begin(), options.token.end(), IsTokenOrPathChar)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(url, ": the bearer token contains spaces or control characters"));
+  }
+  if (options.timeout.count() <= 0) {
+    return absl::InvalidArgumentError(absl::StrCat(url, ": the timeout must be positive"));
+  }
   std::unique_ptr<HttpGet> g(new HttpGet());
   g->url_ = std::move(url);
   g->impl_ = std::make_unique<Impl>();
   Impl& im = *g->impl_;
   im.options = std::move(options);
-  im.curl = curl_easy_init();
-  if (im.curl == nullptr) return absl::InternalError("curl_easy_init failed");
-  CURL* h = im.curl;
+  im.url = std::move(parsed);
+  im.base_url = &g->url_;
   const HttpGetOptions& o = im.options;
-  curl_easy_setopt(h, CURLOPT_URL, g->url_.c_str());
-  curl_easy_setopt(h, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, static_cast<long>(o.timeout.count()));
-  curl_easy_setopt(h, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(std::min<long>(o.timeout.count(), 3000)));
-  curl_easy_setopt(h, CURLOPT_USERAGENT, o.user_agent.c_str());
-  curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, &Collect);
-  curl_easy_setopt(h, CURLOPT_WRITEDATA, &im.body);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYPEER, o.verify_tls ? 1L : 0L);
-  curl_easy_setopt(h, CURLOPT_SSL_VERIFYHOST, o.verify_tls ? 2L : 0L);
-  if (!o.ca_pem.empty()) {
-    curl_blob ca{const_cast<char*>(o.ca_pem.data()), o.ca_pem.size(), CURL_BLOB_NOCOPY};
-    curl_easy_setopt(h, CURLOPT_CAINFO_BLOB, &ca);
+  absl::StrAppend(&im.header_block, "Host: ", im.url.authority, "\r\n");
+  if (!o.user_agent.empty() && !HasHeader(o.headers, "User-Agent")) {
+    absl::StrAppend(&im.header_block, "User-Agent: ", o.user_agent, "\r\n");
   }
-  if (!o.cert_pem.empty()) {
-    curl_blob cert{const_cast<char*>(o.cert_pem.data()), o.cert_pem.size(), CURL_BLOB_NOCOPY};
-    curl_blob key{const_cast<char*>(o.key_pem.data()), o.key_pem.size(), CURL_BLOB_NOCOPY};
-    curl_easy_setopt(h, CURLOPT_SSLCERTTYPE, "PEM");
-    curl_easy_setopt(h, CURLOPT_SSLCERT_BLOB, &cert);
-    curl_easy_setopt(h, CURLOPT_SSLKEYTYPE, "PEM");
-    curl_easy_setopt(h, CURLOPT_SSLKEY_BLOB, &key);
-  }
-  for (const auto& header : o.headers) im.headers = curl_slist_append(im.headers, header.c_str());
-  if (!o.token.empty()) {
-    im.headers = curl_slist_append(im.headers, absl::StrCat("Authorization: Bearer ", o.token).c_str());
-  }
-  curl_easy_setopt(h, CURLOPT_HTTPHEADER, im.headers);
+  for (const auto& h : o.headers) absl::StrAppend(&im.header_block, h, "\r\n");
+  if (!o.token.empty())
+    absl::StrAppend(&im.header_block, "Authorization: Bearer ", o.token, "\r\n");
+  im.rbuf.resize(kReadSize);
+  if (im.url.tls) LB_RETURN_IF_ERROR(im.SetUpTls());
   return g;
 }
 
 absl::StatusOr<absl::string_view> HttpGet::Fetch(long* http_code) {
+  return FetchPath(impl_->url.path, http_code);
+}
+
+absl::StatusOr<absl::string_view> HttpGet::FetchPath(absl::string_view path_and_query,
+                                                     long* http_code) {
   Impl& im = *impl_;
-  im.body.clear();  // keeps its capacity: no new buffer every tick
-  char error[CURL_ERROR_SIZE] = {0};
-  curl_easy_setopt(im.curl, CURLOPT_ERRORBUFFER, error);
-  CURLcode rc = curl_easy_perform(im.curl);
-  curl_easy_setopt(im.curl, CURLOPT_ERRORBUFFER, nullptr);
-  if (rc != CURLE_OK) {
-    return absl::UnavailableError(absl::StrCat(url_, ": ", error[0] ? error : curl_easy_strerror(rc)));
+  if (path_and_query.empty() || path_and_query[0] != '/' ||
+      !std::all_of(path_and_query.begin(), path_and_query.end(), IsTokenOrPathChar)) {
+    return absl::InvalidArgumentError(absl::StrCat(url_, ": path \"", absl::CEscape(path_and_query),
+                                                   "\" must start with / and contain no spaces"));
   }
-  *http_code = 0;
-  curl_easy_getinfo(im.curl, CURLINFO_RESPONSE_CODE, http_code);
-  return absl::string_view(im.body);
+  if (path_and_query == im.url.path) {
+    im.target = url_;
+  } else {
+    im.target.clear();
+    absl::StrAppend(&im.target, im.url.tls ? "https://" : "http://", im.url.authority,
+                    path_and_query);
+  }
+  im.deadline = Clock::now() + im.options.timeout;
+  im.timed_out = false;
+  im.body.clear();  // keeps its capacity: no new buffer every tick
+  if (im.fd >= 0 && !im.IdleConnectionUsable()) im.Close();
+  for (int attempt = 0;; ++attempt) {
+    bool reused = im.fd >= 0 && im.requests_on_connection > 0;
+    im.io_errno = 0;
+    im.got_response_bytes = false;
+    absl::Status s;
+    if (im.fd < 0) s = im.Connect();
+    bool keep_alive = false;
+    long code = 0;
+    if (s.ok()) s = im.Exchange(path_and_query, &code, &keep_alive);
+    if (s.ok()) {
+      ++im.requests_on_connection;
+      if (!keep_alive) im.Close();
+      *http_code = code;
+      return absl::string_view(im.body);
+    }
+    im.Close();
+    // A kept-alive connection the server dropped while idle fails before any response byte;
+    // that request never reached the application, so one fresh connection is worth a try.
+    if (!(reused && attempt == 0 && !im.got_response_bytes && !im.timed_out)) return s;
+  }
 }
 
 }  // namespace lifeboat::node::internal

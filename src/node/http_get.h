@@ -1,5 +1,11 @@
-// Internal to src/node: a GET of one URL, repeated tick after tick on one curl handle so that
-// the connection (and TLS session) and the receive buffer are reused.
+// Internal to src/node: a small HTTP/1.1 GET client over POSIX sockets and mbedTLS 2.28, for the
+// checkpointer's repeated polls of the kubelet and the API server.
+//
+// Why not libcurl: the checkpointer must fit in 8 MiB of resident memory, and libcurl with OpenSSL
+// 3 costs about 6 MiB of that on its own; an mbedTLS client costs well under 1 MiB after a
+// handshake. The daemon only ever needs GET against one scheme/host/port per client, so this class
+// speaks just that: one kept-alive connection (TLS session included) and one receive buffer, reused
+// tick after tick, with a single deadline bounding each request.
 #pragma once
 
 #include <chrono>
@@ -13,23 +19,34 @@
 namespace lifeboat::node::internal {
 
 struct HttpGetOptions {
+  // Bounds a whole request: connect (itself capped at 3 s), TLS handshake, send and full response.
   std::chrono::milliseconds timeout{10000};
+  // false: accept any server certificate (the kubelet's self-signed serving certificate).
   bool verify_tls = true;
-  std::string ca_pem;  // empty: the system's trust store
-  std::string cert_pem, key_pem;
-  std::string token;
-  std::vector<std::string> headers;
+  std::string ca_pem;  // empty: the system's trust store, /etc/ssl/certs/ca-certificates.crt
+  std::string cert_pem, key_pem;     // client certificate and key (RSA PKCS#1/PKCS#8 or EC), PEM
+  std::string token;                 // sent as `Authorization: Bearer`; never logged or reported
+  std::vector<std::string> headers;  // full "Name: value" lines
   std::string user_agent = "lifeboat-checkpointer";
 };
 
 class HttpGet {
  public:
+  // Parses `url` (http:// or https://; host a DNS name, an IPv4 literal or an [IPv6] literal;
+  // optional port) and loads the TLS material. Does no network I/O. InvalidArgument for a URL it
+  // cannot use or for unusable certificates/keys; the failure is not worth retrying.
   static absl::StatusOr<std::unique_ptr<HttpGet>> Create(std::string url, HttpGetOptions options);
   ~HttpGet();
 
-  // Performs the GET. A transport failure is Unavailable (message naming the URL); otherwise the
-  // status code and the body, valid until the next call.
+  // GETs the URL given to Create. A transport, TLS or protocol failure (including a timeout) is
+  // Unavailable with a message naming the URL, worth retrying next tick. Otherwise any HTTP status:
+  // `*http_code` is set and the body is returned, valid until the next call on this object.
   absl::StatusOr<absl::string_view> Fetch(long* http_code);
+
+  // Like Fetch, for another path (with optional query) on the same scheme, host and port, over
+  // the same kept-alive connection. `path_and_query` must start with '/' (InvalidArgument if not).
+  absl::StatusOr<absl::string_view> FetchPath(absl::string_view path_and_query, long* http_code);
+
   const std::string& url() const { return url_; }
 
  private:

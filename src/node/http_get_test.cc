@@ -1,0 +1,760 @@
+#include "node/http_get.h"
+
+#include <arpa/inet.h>
+#include <httplib.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include <atomic>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <mutex>
+#include <set>
+#include <thread>
+
+#include "gtest/gtest.h"
+#include "testing/process.h"
+
+namespace lifeboat::node::internal {
+namespace {
+
+namespace fs = std::filesystem;
+using std::chrono::milliseconds;
+
+std::string ReadAll(const std::string& p) {
+  std::ifstream in(p);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+bool Contains(absl::string_view haystack, absl::string_view needle) {
+  return haystack.find(needle) != absl::string_view::npos;
+}
+
+// Two CAs, server certificates with various subjectAltNames, a self-signed one and client
+// certificates with RSA (PKCS#8 and PKCS#1) and EC (SEC1) keys, made once with the openssl CLI.
+class Pki {
+ public:
+  Pki() {
+    char tmpl[] = "/tmp/lifeboat-http-get-XXXXXX";
+    dir_ = ::mkdtemp(tmpl);
+    const char* script = R"(set -e
+ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
+ca() { ec "$1"; openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 1 -subj "/CN=$1"; }
+leaf() {  # name ca extension
+  [ -f "$1.key" ] || ec "$1"
+  openssl req -new -key "$1.key" -subj "/CN=$1" -out "$1.csr"
+  printf '%s\n' "$3" > "$1.ext"
+  openssl x509 -req -in "$1.csr" -CA "$2.crt" -CAkey "$2.key" -CAcreateserial -days 1 -extfile "$1.ext" -out "$1.crt"
+}
+ca ca
+ca other-ca
+leaf ip ca subjectAltName=IP:127.0.0.1
+leaf dns ca subjectAltName=DNS:localhost
+leaf wrong ca subjectAltName=DNS:example.com,IP:10.9.9.9
+leaf other other-ca subjectAltName=IP:127.0.0.1
+ec self; openssl req -x509 -new -key self.key -out self.crt -days 1 -subj /CN=self
+openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:2048 -out client-rsa.key
+leaf client-rsa ca extendedKeyUsage=clientAuth
+openssl pkey -in client-rsa.key -traditional -out client-rsa-pkcs1.key
+leaf client-ec ca extendedKeyUsage=clientAuth
+openssl pkey -in client-ec.key -traditional -out client-ec-sec1.key
+grep -q "BEGIN RSA PRIVATE KEY" client-rsa-pkcs1.key
+grep -q "BEGIN EC PRIVATE KEY" client-ec-sec1.key
+)";
+    auto r = lifeboat::testing::RunProcess(
+        {"sh", "-c", "cd " + dir_ + " && { " + script + "} >/dev/null 2>&1"});
+    ok_ = r.exit_code == 0;
+  }
+  ~Pki() {
+    std::error_code ec;
+    fs::remove_all(dir_, ec);
+  }
+  bool ok() const { return ok_; }
+  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
+  std::string Read(const std::string& name) const { return ReadAll(Path(name)); }
+
+ private:
+  std::string dir_;
+  bool ok_ = false;
+};
+
+// Runs an httplib server on a free loopback port in a thread.
+template <typename Server>
+class Running {
+ public:
+  explicit Running(std::unique_ptr<Server> s, const char* host = "127.0.0.1")
+      : server_(std::move(s)) {
+    port_ = server_->bind_to_any_port(host);
+    thread_ = std::thread([this] { server_->listen_after_bind(); });
+    while (!server_->is_running()) std::this_thread::sleep_for(milliseconds(2));
+  }
+  ~Running() {
+    server_->stop();
+    thread_.join();
+  }
+  int port() const { return port_; }
+  Server& server() { return *server_; }
+
+ private:
+  std::unique_ptr<Server> server_;
+  int port_;
+  std::thread thread_;
+};
+
+// A TCP server that answers each request head with whatever the test says, byte for byte, and
+// counts connections: for framing, keep-alive and misbehaving servers that httplib will not
+// imitate.
+class RawServer {
+ public:
+  struct Reply {
+    std::string bytes;   // empty: no response
+    bool close = false;  // close the connection afterwards
+  };
+  // (request head, connection number from 1, request number on that connection from 1)
+  using Handler = std::function<Reply(const std::string&, int, int)>;
+
+  explicit RawServer(Handler handler) : handler_(std::move(handler)) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in a{};
+    a.sin_family = AF_INET;
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
+    ::listen(listen_fd_, 16);
+    socklen_t len = sizeof a;
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
+    port_ = ntohs(a.sin_port);
+    thread_ = std::thread([this] { Loop(); });
+  }
+  ~RawServer() {
+    stop_ = true;
+    thread_.join();
+    ::close(listen_fd_);
+  }
+  int port() const { return port_; }
+  int connections() const { return connections_; }
+  std::string url(const std::string& path = "/") const {
+    return "http://127.0.0.1:" + std::to_string(port_) + path;
+  }
+
+ private:
+  bool WaitReadable(int fd) {
+    while (!stop_) {
+      pollfd p{fd, POLLIN, 0};
+      if (::poll(&p, 1, 50) > 0) return true;
+    }
+    return false;
+  }
+  void Loop() {
+    while (WaitReadable(listen_fd_)) {
+      int c = ::accept(listen_fd_, nullptr, nullptr);
+      if (c < 0) continue;
+      int conn = ++connections_;
+      std::string in;
+      int requests = 0;
+      bool open = true;
+      while (open && WaitReadable(c)) {
+        char buf[4096];
+        ssize_t n = ::recv(c, buf, sizeof buf, 0);
+        if (n <= 0) break;
+        in.append(buf, n);
+        size_t end;
+        while (open && (end = in.find("\r\n\r\n")) != std::string::npos) {
+          std::string head = in.substr(0, end + 4);
+          in.erase(0, end + 4);
+          Reply r = handler_(head, conn, ++requests);
+          if (!r.bytes.empty()) ::send(c, r.bytes.data(), r.bytes.size(), MSG_NOSIGNAL);
+          if (r.close) open = false;
+        }
+      }
+      ::close(c);
+    }
+  }
+
+  Handler handler_;
+  int listen_fd_;
+  int port_;
+  std::atomic<int> connections_{0};
+  std::atomic<bool> stop_{false};
+  std::thread thread_;
+};
+
+std::string Ok(const std::string& body, const std::string& extra = "") {
+  return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra +
+         "\r\n" + body;
+}
+
+// A loopback port nothing listens on.
+int FreePort() {
+  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
+  sockaddr_in a{};
+  a.sin_family = AF_INET;
+  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
+  socklen_t len = sizeof a;
+  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
+  ::close(fd);
+  return ntohs(a.sin_port);
+}
+
+std::unique_ptr<HttpGet> MustCreate(const std::string& url, HttpGetOptions o = {}) {
+  auto g = HttpGet::Create(url, std::move(o));
+  EXPECT_TRUE(g.ok()) << g.status();
+  return g.ok() ? std::move(*g) : nullptr;
+}
+
+class HttpGetTlsTest : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() { pki_ = new Pki(); }
+  static void TearDownTestSuite() {
+    delete pki_;
+    pki_ = nullptr;
+  }
+  void SetUp() override { ASSERT_TRUE(pki_->ok()) << "openssl could not make the test PKI"; }
+
+  static std::unique_ptr<httplib::SSLServer> Server(const std::string& name,
+                                                    const char* client_ca = nullptr) {
+    auto s = std::make_unique<httplib::SSLServer>(
+        pki_->Path(name + ".crt").c_str(), pki_->Path(name + ".key").c_str(),
+        client_ca ? pki_->Path(client_ca).c_str() : nullptr);
+    EXPECT_TRUE(s->is_valid());
+    s->Get("/hello", [](const httplib::Request&, httplib::Response& res) {
+      res.set_content("hi", "text/plain");
+    });
+    return s;
+  }
+  static HttpGetOptions Verifying() {
+    HttpGetOptions o;
+    o.ca_pem = pki_->Read("ca.crt");
+    o.timeout = milliseconds(5000);
+    return o;
+  }
+
+  static Pki* pki_;
+};
+Pki* HttpGetTlsTest::pki_ = nullptr;
+
+TEST(HttpGetTest, PlainGetSendsHostUserAgentHeadersAndToken) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  httplib::Headers seen;
+  s.server().Get("/pods", [&](const httplib::Request& req, httplib::Response& res) {
+    seen = req.headers;
+    res.set_content("{\"items\":[]}", "application/json");
+  });
+  HttpGetOptions o;
+  o.headers = {"Accept: application/json", "X-Lifeboat: yes"};
+  o.token = "s3cr3t-token";
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/pods", o);
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(code, 200);
+  EXPECT_EQ(*body, "{\"items\":[]}");
+  auto header = [&](const std::string& name) {
+    auto it = seen.find(name);
+    return it == seen.end() ? std::string() : it->second;
+  };
+  EXPECT_EQ(header("Authorization"), "Bearer s3cr3t-token");
+  EXPECT_EQ(header("Accept"), "application/json");
+  EXPECT_EQ(header("X-Lifeboat"), "yes");
+  EXPECT_EQ(header("User-Agent"), "lifeboat-checkpointer");
+  EXPECT_EQ(header("Host"), "127.0.0.1:" + std::to_string(s.port()));
+}
+
+TEST(HttpGetTest, QueryAndDefaultPathAreSent) {
+  std::string heads;
+  RawServer raw([&](const std::string& head, int, int) {
+    heads += head;
+    return RawServer::Reply{Ok("x")};
+  });
+  long code = 0;
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(raw.port()));
+  ASSERT_TRUE(g->Fetch(&code).ok());
+  EXPECT_TRUE(Contains(heads, "GET / HTTP/1.1\r\n")) << heads;
+  g.reset();  // RawServer serves one connection at a time
+  auto q = MustCreate("http://127.0.0.1:" + std::to_string(raw.port()) + "?a=b#frag");
+  ASSERT_TRUE(q->Fetch(&code).ok());
+  EXPECT_TRUE(Contains(heads, "GET /?a=b HTTP/1.1\r\n")) << heads;
+}
+
+TEST(HttpGetTest, NonOkStatusesComeBackWithTheirBody) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  int status = 404;
+  s.server().Get("/x", [&](const httplib::Request&, httplib::Response& res) {
+    res.status = status;
+    res.set_content("nope " + std::to_string(status), "text/plain");
+  });
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/x");
+  for (int want : {404, 403, 500, 401, 200}) {
+    status = want;
+    long code = 0;
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(code, want);
+    EXPECT_EQ(*body, "nope " + std::to_string(want));
+  }
+}
+
+TEST(HttpGetTest, ChunkedBodyIsReassembledExactly) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  std::string expected;
+  for (int i = 0; i < 300; ++i)
+    expected += std::string(1 + (i * 37) % 5000, static_cast<char>('a' + i % 26));
+  s.server().Get("/chunked", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_chunked_content_provider("text/plain", [&](size_t offset, httplib::DataSink& sink) {
+      if (offset >= expected.size()) {
+        sink.done();
+        return true;
+      }
+      size_t n = std::min<size_t>(1 + (offset * 7) % 9000, expected.size() - offset);
+      sink.write(expected.data() + offset, n);
+      return true;
+    });
+  });
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/chunked");
+  for (int i = 0; i < 2; ++i) {
+    long code = 0;
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(code, 200);
+    EXPECT_EQ(body->size(), expected.size());
+    EXPECT_TRUE(*body == expected);
+  }
+}
+
+TEST(HttpGetTest, ChunkExtensionsAndTrailers) {
+  RawServer raw([](const std::string&, int, int) {
+    return RawServer::Reply{
+        "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+        "5;name=value\r\nhello\r\nA\r\n, world!!!\r\n0\r\nX-Trailer: 1\r\n\r\n"};
+  });
+  auto g = MustCreate(raw.url("/t"));
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "hello, world!!!");
+  body = g->Fetch(&code);  // the framing left the connection reusable
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(raw.connections(), 1);
+}
+
+TEST(HttpGetTest, FiveMebibyteBodyExact) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  std::string big(5 << 20, '\0');
+  for (size_t i = 0; i < big.size(); ++i) big[i] = static_cast<char>((i * 2654435761u) >> 13);
+  s.server().Get("/big", [&](const httplib::Request&, httplib::Response& res) {
+    res.set_content(big, "application/octet-stream");
+  });
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/big");
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  ASSERT_EQ(body->size(), big.size());
+  EXPECT_TRUE(*body == big);
+}
+
+TEST(HttpGetTest, KeepAliveReusesOneConnectionAndFetchPathToo) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  std::mutex mu;
+  std::set<int> ports;
+  std::vector<std::string> paths;
+  auto handler = [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    ports.insert(req.remote_port);
+    paths.push_back(req.path);
+    res.set_content("path " + req.path, "text/plain");
+  };
+  s.server().Get("/a", handler);
+  s.server().Get("/b", handler);
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/a");
+  long code = 0;
+  for (int i = 0; i < 3; ++i) {
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, "path /a");
+  }
+  auto other = g->FetchPath("/b?x=1", &code);
+  ASSERT_TRUE(other.ok()) << other.status();
+  EXPECT_EQ(*other, "path /b");
+  EXPECT_EQ(ports.size(), 1u) << "one TCP connection for every request";
+  EXPECT_EQ(paths, (std::vector<std::string>{"/a", "/a", "/a", "/b"}));
+  EXPECT_EQ(g->FetchPath("b", &code).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST(HttpGetTest, ConnectionCountOnRawServer) {
+  RawServer raw([](const std::string&, int, int) { return RawServer::Reply{Ok("ok")}; });
+  auto g = MustCreate(raw.url("/x"));
+  long code = 0;
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(g->Fetch(&code).ok());
+  EXPECT_EQ(raw.connections(), 1);
+}
+
+TEST(HttpGetTest, ServerClosingTheIdleConnectionIsTransparent) {
+  // The server closes after each response without saying so: the client finds the connection
+  // closed before the next request.
+  RawServer raw([](const std::string&, int conn, int) {
+    return RawServer::Reply{Ok("c" + std::to_string(conn)), true};
+  });
+  auto g = MustCreate(raw.url("/x"));
+  long code = 0;
+  for (int i = 1; i <= 3; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, "c" + std::to_string(i));
+  }
+}
+
+TEST(HttpGetTest, RequestLostOnAReusedConnectionIsRetriedOnce) {
+  // The second request on each connection meets a server that closes without answering, as when
+  // it times out the idle connection just as the request goes out.
+  RawServer raw([](const std::string&, int conn, int n) {
+    if (n == 2) return RawServer::Reply{"", true};
+    return RawServer::Reply{Ok("c" + std::to_string(conn))};
+  });
+  auto g = MustCreate(raw.url("/x"));
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "c1");
+  body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "c2");
+  EXPECT_EQ(raw.connections(), 2);
+}
+
+TEST(HttpGetTest, HttplibIdleTimeoutThenFetchStillWorks) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  s.server().set_keep_alive_timeout(1);
+  std::set<int> ports;
+  s.server().Get("/x", [&](const httplib::Request& req, httplib::Response& res) {
+    ports.insert(req.remote_port);
+    res.set_content("ok", "text/plain");
+  });
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/x");
+  long code = 0;
+  ASSERT_TRUE(g->Fetch(&code).ok());
+  std::this_thread::sleep_for(milliseconds(1300));
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "ok");
+  EXPECT_EQ(ports.size(), 2u);
+}
+
+TEST(HttpGetTest, ConnectionCloseAndReadToCloseBodies) {
+  RawServer raw([](const std::string& head, int, int) {
+    if (Contains(head, "GET /eof "))
+      return RawServer::Reply{"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nuntil the end",
+                              true};
+    if (Contains(head, "GET /http10 "))
+      return RawServer::Reply{"HTTP/1.0 200 OK\r\nContent-Length: 3\r\n\r\nold", true};
+    if (Contains(head, "GET /continue "))
+      return RawServer::Reply{"HTTP/1.1 100 Continue\r\n\r\n" + Ok("after 100")};
+    return RawServer::Reply{Ok("closing", "Connection: close\r\n"), true};
+  });
+  auto g = MustCreate(raw.url("/close"));
+  long code = 0;
+  for (const char* path : {"/close", "/eof", "/http10", "/continue", "/close"}) {
+    auto body = g->FetchPath(path, &code);
+    ASSERT_TRUE(body.ok()) << path << ": " << body.status();
+    EXPECT_EQ(code, 200);
+  }
+  EXPECT_EQ(*g->FetchPath("/eof", &code), "until the end");
+  EXPECT_EQ(*g->FetchPath("/http10", &code), "old");
+  EXPECT_EQ(*g->FetchPath("/continue", &code), "after 100");
+}
+
+TEST(HttpGetTest, MalformedResponsesAreUnavailable) {
+  RawServer raw([](const std::string& head, int, int) {
+    if (Contains(head, "GET /garbage "))
+      return RawServer::Reply{"SSH-2.0-OpenSSH_9.2\r\n\r\n", true};
+    if (Contains(head, "GET /short "))
+      return RawServer::Reply{"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc", true};
+    if (Contains(head, "GET /badchunk "))
+      return RawServer::Reply{
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nabc\r\n0\r\n\r\n", true};
+    if (Contains(head, "GET /huge "))
+      return RawServer::Reply{"HTTP/1.1 200 OK\r\nContent-Length: 70000000\r\n\r\nabc", true};
+    if (Contains(head, "GET /hugechunk "))
+      return RawServer::Reply{
+          "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n7fffffffffffffff\r\nabc", true};
+    if (Contains(head, "GET /badlength "))
+      return RawServer::Reply{"HTTP/1.1 200 OK\r\nContent-Length: -1\r\n\r\n", true};
+    if (Contains(head, "GET /headers "))
+      return RawServer::Reply{"HTTP/1.1 200 OK\r\n" + std::string(70000, 'x'), true};
+    return RawServer::Reply{"", true};  // /nothing
+  });
+  auto g = MustCreate(raw.url("/"));
+  for (const char* path : {"/garbage", "/short", "/badchunk", "/huge", "/hugechunk", "/badlength",
+                           "/headers", "/nothing"}) {
+    long code = 0;
+    auto body = g->FetchPath(path, &code);
+    ASSERT_FALSE(body.ok()) << path;
+    EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable)
+        << path << ": " << body.status();
+    EXPECT_TRUE(Contains(body.status().message(), raw.url(path))) << body.status();
+  }
+  long code = 0;
+  EXPECT_TRUE(Contains(g->FetchPath("/huge", &code).status().message(), "64 MiB"));
+}
+
+TEST(HttpGetTest, StalledServerTimesOut) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  s.server().Get("/slow", [](const httplib::Request&, httplib::Response& res) {
+    std::this_thread::sleep_for(milliseconds(1500));
+    res.set_content("late", "text/plain");
+  });
+  HttpGetOptions o;
+  o.timeout = milliseconds(300);
+  std::string url = "http://127.0.0.1:" + std::to_string(s.port()) + "/slow";
+  auto g = MustCreate(url, o);
+  auto start = std::chrono::steady_clock::now();
+  long code = 0;
+  auto body = g->Fetch(&code);
+  auto took = std::chrono::steady_clock::now() - start;
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(body.status().message(), url)) << body.status();
+  EXPECT_TRUE(Contains(body.status().message(), "timed out")) << body.status();
+  EXPECT_GE(took, milliseconds(280));
+  EXPECT_LT(took, milliseconds(1000));
+}
+
+TEST(HttpGetTest, ConnectionRefusedNamesTheUrl) {
+  std::string url = "http://127.0.0.1:" + std::to_string(FreePort()) + "/pods";
+  auto g = MustCreate(url);
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(body.status().message(), url)) << body.status();
+  EXPECT_TRUE(Contains(body.status().message(), "refused")) << body.status();
+}
+
+TEST(HttpGetTest, BadUrlsAreInvalidArguments) {
+  for (const char* url :
+       {"ftp://x/", "http://", "http:///pods", "https://host:0/", "https://host:99999/",
+        "http://host:/", "http://[::1/", "http://[nothex]:80/", "http://::1/", "http://user@host/",
+        "http://ho st/", "http://1.2.3/", "http://host/a b", "localhost:8080"}) {
+    auto g = HttpGet::Create(url, {});
+    ASSERT_FALSE(g.ok()) << url;
+    EXPECT_EQ(g.status().code(), absl::StatusCode::kInvalidArgument) << url;
+    EXPECT_TRUE(Contains(g.status().message(), url)) << g.status();
+  }
+  HttpGetOptions o;
+  o.headers = {"Bad\r\nInjected: 1"};
+  EXPECT_EQ(HttpGet::Create("http://localhost/", o).status().code(),
+            absl::StatusCode::kInvalidArgument);
+  HttpGetOptions t;
+  t.token = "abc\r\nX: y";
+  auto st = HttpGet::Create("http://localhost/", t).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(Contains(st.message(), "abc")) << "the token never appears in messages";
+  for (const char* url : {"http://localhost", "https://example.com:6443/api?x=1",
+                          "http://[::1]:10255/pods", "HTTP://10.0.0.1/"}) {
+    EXPECT_TRUE(HttpGet::Create(url, {}).ok()) << url;
+  }
+}
+
+TEST(HttpGetTest, Ipv6Literal) {
+  int probe = ::socket(AF_INET6, SOCK_STREAM, 0);
+  sockaddr_in6 a{};
+  a.sin6_family = AF_INET6;
+  a.sin6_addr = in6addr_loopback;
+  bool have_v6 = probe >= 0 && ::bind(probe, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0;
+  if (probe >= 0) ::close(probe);
+  if (!have_v6) GTEST_SKIP() << "no IPv6 loopback here";
+  Running<httplib::Server> s(std::make_unique<httplib::Server>(), "::1");
+  std::string host;
+  s.server().Get("/v6", [&](const httplib::Request& req, httplib::Response& res) {
+    host = req.get_header_value("Host");
+    res.set_content("six", "text/plain");
+  });
+  auto g = MustCreate("http://[::1]:" + std::to_string(s.port()) + "/v6");
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "six");
+  EXPECT_EQ(host, "[::1]:" + std::to_string(s.port()));
+}
+
+TEST_F(HttpGetTlsTest, VerifiesIpSan) {
+  Running<httplib::SSLServer> s(Server("ip"));
+  std::set<int> ports;
+  s.server().Get("/p", [&](const httplib::Request& req, httplib::Response& res) {
+    ports.insert(req.remote_port);
+    res.set_content("secure", "text/plain");
+  });
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", Verifying());
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "hi");
+  for (int i = 0; i < 3; ++i) {
+    auto p = g->FetchPath("/p", &code);
+    ASSERT_TRUE(p.ok()) << p.status();
+    EXPECT_EQ(*p, "secure");
+  }
+  EXPECT_EQ(ports.size(), 1u) << "TLS connection kept alive";
+}
+
+TEST_F(HttpGetTlsTest, VerifiesDnsSan) {
+  Running<httplib::SSLServer> s(Server("dns"));
+  auto g = MustCreate("https://localhost:" + std::to_string(s.port()) + "/hello", Verifying());
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "hi");
+  // The same certificate presented for an IP address does not match it.
+  auto by_ip = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", Verifying());
+  auto refused = by_ip->Fetch(&code);
+  ASSERT_FALSE(refused.ok());
+  EXPECT_TRUE(Contains(refused.status().message(), "127.0.0.1")) << refused.status();
+}
+
+TEST_F(HttpGetTlsTest, RejectsCertificateFromAnotherCa) {
+  Running<httplib::SSLServer> s(Server("other"));
+  std::string url = "https://127.0.0.1:" + std::to_string(s.port()) + "/hello";
+  auto g = MustCreate(url, Verifying());
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(body.status().message(), url)) << body.status();
+  EXPECT_TRUE(Contains(body.status().message(), "verification failed")) << body.status();
+  EXPECT_TRUE(Contains(body.status().message(), "not correctly signed by the trusted CA"))
+      << body.status();
+}
+
+TEST_F(HttpGetTlsTest, RejectsCertificateWithoutMatchingSan) {
+  Running<httplib::SSLServer> s(Server("wrong"));
+  long code = 0;
+  auto by_ip = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", Verifying());
+  auto st = by_ip->Fetch(&code).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(st.message(), "verification failed")) << st;
+  EXPECT_TRUE(Contains(st.message(), "no IP address subjectAltName for 127.0.0.1")) << st;
+  auto by_name =
+      MustCreate("https://localhost:" + std::to_string(s.port()) + "/hello", Verifying());
+  st = by_name->Fetch(&code).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(st.message(), "verification failed")) << st;
+  EXPECT_TRUE(Contains(st.message(), "not valid for host localhost")) << st;
+}
+
+TEST_F(HttpGetTlsTest, SystemTrustStoreDoesNotTrustTheTestCa) {
+  if (!fs::exists("/etc/ssl/certs/ca-certificates.crt")) GTEST_SKIP() << "no system trust store";
+  Running<httplib::SSLServer> s(Server("ip"));
+  HttpGetOptions o;  // ca_pem empty: the system's bundle
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", o);
+  long code = 0;
+  auto st = g->Fetch(&code).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(st.message(), "verification failed")) << st;
+}
+
+TEST_F(HttpGetTlsTest, NoVerificationAcceptsSelfSigned) {
+  Running<httplib::SSLServer> s(Server("self"));
+  HttpGetOptions o;
+  o.verify_tls = false;
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", o);
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "hi");
+  // ...which verification refuses.
+  auto strict = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", Verifying());
+  EXPECT_EQ(strict->Fetch(&code).status().code(), absl::StatusCode::kUnavailable);
+}
+
+TEST_F(HttpGetTlsTest, ClientCertificatesOfEveryKeyFormat) {
+  Running<httplib::SSLServer> s(Server("ip", "ca.crt"));
+  std::string token;
+  s.server().Get("/who", [&](const httplib::Request& req, httplib::Response& res) {
+    token = req.get_header_value("Authorization");
+    res.set_content("you", "text/plain");
+  });
+  std::string url = "https://127.0.0.1:" + std::to_string(s.port()) + "/who";
+  for (auto [cert, key] :
+       std::vector<std::pair<std::string, std::string>>{{"client-rsa.crt", "client-rsa.key"},
+                                                        {"client-rsa.crt", "client-rsa-pkcs1.key"},
+                                                        {"client-ec.crt", "client-ec.key"},
+                                                        {"client-ec.crt", "client-ec-sec1.key"}}) {
+    HttpGetOptions o = Verifying();
+    o.cert_pem = pki_->Read(cert);
+    o.key_pem = pki_->Read(key);
+    o.token = "tok";
+    auto g = MustCreate(url, o);
+    ASSERT_NE(g, nullptr) << key;
+    long code = 0;
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << key << ": " << body.status();
+    EXPECT_EQ(*body, "you");
+    EXPECT_EQ(token, "Bearer tok");
+  }
+  HttpGetOptions none = Verifying();
+  none.token = "tok-never-shown";
+  auto g = MustCreate(url, none);
+  long code = 0;
+  auto st = g->Fetch(&code).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_TRUE(Contains(st.message(), url)) << st;
+  EXPECT_FALSE(Contains(st.message(), "tok-never-shown"));
+
+  HttpGetOptions mismatched = Verifying();
+  mismatched.cert_pem = pki_->Read("client-rsa.crt");
+  mismatched.key_pem = pki_->Read("client-ec.key");
+  EXPECT_EQ(HttpGet::Create(url, mismatched).status().code(), absl::StatusCode::kInvalidArgument);
+  HttpGetOptions garbage = Verifying();
+  garbage.ca_pem = "not a certificate";
+  EXPECT_EQ(HttpGet::Create(url, garbage).status().code(), absl::StatusCode::kInvalidArgument);
+}
+
+TEST_F(HttpGetTlsTest, Tls13OnlyServerIsNamed) {
+  std::string crt = pki_->Path("ip.crt"), key = pki_->Path("ip.key");
+  auto server = std::make_unique<httplib::SSLServer>([&](SSL_CTX& ctx) {
+    return SSL_CTX_use_certificate_chain_file(&ctx, crt.c_str()) == 1 &&
+           SSL_CTX_use_PrivateKey_file(&ctx, key.c_str(), SSL_FILETYPE_PEM) == 1 &&
+           SSL_CTX_set_min_proto_version(&ctx, TLS1_3_VERSION) == 1;
+  });
+  ASSERT_TRUE(server->is_valid());
+  Running<httplib::SSLServer> s(std::move(server));
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", Verifying());
+  long code = 0;
+  auto st = g->Fetch(&code).status();
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(st.message(), "requires TLS 1.3")) << st;
+}
+
+TEST_F(HttpGetTlsTest, StalledHandshakeTimesOut) {
+  RawServer silent([](const std::string&, int, int) { return RawServer::Reply{}; });
+  HttpGetOptions o = Verifying();
+  o.timeout = milliseconds(300);
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(silent.port()) + "/", o);
+  auto start = std::chrono::steady_clock::now();
+  long code = 0;
+  auto st = g->Fetch(&code).status();
+  EXPECT_LT(std::chrono::steady_clock::now() - start, milliseconds(1000));
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable);
+  EXPECT_TRUE(Contains(st.message(), "timed out")) << st;
+  EXPECT_TRUE(Contains(st.message(), "TLS handshake")) << st;
+}
+
+TEST_F(HttpGetTlsTest, SessionSurvivesServerClosingIdleConnection) {
+  auto server = Server("ip");
+  server->set_keep_alive_timeout(1);
+  Running<httplib::SSLServer> s(std::move(server));
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", Verifying());
+  long code = 0;
+  ASSERT_TRUE(g->Fetch(&code).ok());
+  std::this_thread::sleep_for(milliseconds(1300));
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "hi");
+}
+
+}  // namespace
+}  // namespace lifeboat::node::internal
