@@ -156,5 +156,87 @@ TEST_F(CriTest, RuntimeErrorsArePassedOn) {
   EXPECT_TRUE(client->ListRunning().ok());
 }
 
+TEST_F(CriTest, LargeAnswers) {
+  auto fake = Serve(FakeCri::Serve::kV1);
+  // Long names so that each list is well over 1 MiB: many DATA frames and window updates.
+  std::string pad(200, 'x');
+  for (int i = 0; i < 3000; ++i) {
+    fake->AddPod("ns-" + pad, "pod-" + std::to_string(i) + "-" + pad, /*ready=*/i % 7 != 0, /*containers=*/2);
+  }
+  auto client = Client(std::chrono::seconds(20));
+  for (int round = 0; round < 2; ++round) {  // and again on the same connection
+    auto snap = client->ListRunning();
+    ASSERT_TRUE(snap.ok()) << snap.status();
+    EXPECT_EQ(snap->sandboxes.size(), 3000u - 429u) << "ready ones only";
+    EXPECT_EQ(snap->containers.size(), 6000u);
+    EXPECT_EQ(RunningPods(*snap).size(), 3000u - 429u);
+    EXPECT_EQ(snap->containers[0].ns, "ns-" + pad);
+  }
+  EXPECT_EQ(fake->Calls("runtime.v1/Version"), 1);
+}
+
+TEST_F(CriTest, AnswersOver16MiBAreRefused) {
+  auto fake = Serve(FakeCri::Serve::kV1);
+  std::string pad(1400, 'y');
+  for (int i = 0; i < 6000; ++i) fake->AddPod("ns", "pod-" + std::to_string(i) + "-" + pad, true, 0);
+  auto client = Client(std::chrono::seconds(30));
+  auto snap = client->ListRunning();
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.status().code(), absl::StatusCode::kResourceExhausted) << snap.status();
+  EXPECT_NE(snap.status().message().find("ListPodSandbox"), std::string::npos) << snap.status();
+  fake->Clear();
+  fake->AddPod("ns", "small");
+  snap = client->ListRunning();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(RunningPods(*snap).size(), 1u);
+}
+
+TEST_F(CriTest, RuntimeRestartedBetweenCalls) {
+  auto fake = Serve(FakeCri::Serve::kBoth);
+  fake->AddPod("ns", "a");
+  auto client = Client();
+  ASSERT_TRUE(client->ListRunning().ok());
+  fake.reset();  // closes our connection
+  fake = Serve(FakeCri::Serve::kBoth);
+  fake->AddPod("ns", "b");
+  // The closed connection is noticed before the call: no call is lost to it.
+  auto snap = client->ListRunning();
+  ASSERT_TRUE(snap.ok()) << snap.status();
+  EXPECT_EQ(RunningPods(*snap), (std::set<std::pair<std::string, std::string>>{{"ns", "b"}}));
+  EXPECT_EQ(fake->Calls("runtime.v1/Version"), 1) << "a new connection may be a new runtime: negotiated again";
+  // The runtime goes away for a while: Unavailable, naming the endpoint, the API and the method.
+  fake.reset();
+  snap = client->ListRunning();
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.status().code(), absl::StatusCode::kUnavailable) << snap.status();
+  EXPECT_NE(snap.status().message().find(socket_), std::string::npos) << snap.status();
+  EXPECT_NE(snap.status().message().find("runtime.v1 Version"), std::string::npos) << snap.status();
+  fake = Serve(FakeCri::Serve::kV1);
+  EXPECT_TRUE(client->ListRunning().ok());
+}
+
+TEST_F(CriTest, RuntimeMessagesArePassedOnDecoded) {
+  auto fake = Serve(FakeCri::Serve::kV1);
+  auto client = Client();
+  fake->FailWith(grpc::StatusCode::PERMISSION_DENIED);
+  auto v = client->Version();
+  ASSERT_FALSE(v.ok());
+  EXPECT_EQ(v.status().code(), absl::StatusCode::kPermissionDenied);
+  EXPECT_NE(v.status().message().find("runtime.v1 Version: injected failure"), std::string::npos) << v.status();
+}
+
+TEST_F(CriTest, NeitherApiIsUnimplemented) {
+  auto fake = Serve(FakeCri::Serve::kV1);
+  fake->FailWith(grpc::StatusCode::UNIMPLEMENTED);
+  auto client = Client();
+  auto snap = client->ListRunning();
+  ASSERT_FALSE(snap.ok());
+  EXPECT_EQ(snap.status().code(), absl::StatusCode::kUnimplemented) << snap.status();
+  EXPECT_EQ(client->api(), "");
+  fake->FailWith(0);
+  EXPECT_TRUE(client->ListRunning().ok());
+  EXPECT_EQ(client->api(), "runtime.v1");
+}
+
 }  // namespace
 }  // namespace lifeboat::node
