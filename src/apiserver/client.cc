@@ -198,19 +198,4 @@ absl::Status Client::List(absl::string_view path, absl::string_view query, int l
   return absl::OkStatus();
 }
 
-std::string QueryEscape(absl::string_view value) {
-  static const char kHex[] = "0123456789ABCDEF";
-  std::string out;
-  for (unsigned char c : value) {
-    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-      out += static_cast<char>(c);
-    } else {
-      out += '%';
-      out += kHex[c >> 4];
-      out += kHex[c & 15];
-    }
-  }
-  return out;
-}
-
 }  // namespace lifeboat::apiserver

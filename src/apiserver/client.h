@@ -14,6 +14,7 @@
 #include "absl/status/statusor.h"
 #include "kube/codec.h"
 #include "kube/kubeconfig.h"
+#include "kube/names.h"
 
 namespace lifeboat::apiserver {
 
@@ -59,7 +60,7 @@ class Client {
   std::string server_;
 };
 
-// Percent-escapes a query value.
-std::string QueryEscape(absl::string_view value);
+// Percent-escapes a query value (kept here for the callers of this module).
+using kube::QueryEscape;
 
 }  // namespace lifeboat::apiserver

@@ -1,11 +1,19 @@
 #include "checkpoint/metrics.h"
 
-#include <httplib.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <fstream>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
@@ -125,9 +133,104 @@ std::string Metrics::Render() const {
   return out;
 }
 
+namespace {
+
+// How long one client may take to send its request: the server answers one client at a time.
+constexpr int kRequestTimeoutMs = 2000;
+constexpr size_t kMaxRequestBytes = 8192;
+
+void SendAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    ssize_t n = ::send(fd, data.data(), data.size(), MSG_NOSIGNAL);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+}
+
+// Reads the request head (up to the blank line) within kRequestTimeoutMs; "" when the client
+// sent nothing usable.
+std::string ReadHead(int fd) {
+  std::string head;
+  auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(kRequestTimeoutMs);
+  char buf[1024];
+  while (head.find("\r\n\r\n") == std::string::npos && head.find("\n\n") == std::string::npos) {
+    auto left = std::chrono::duration_cast<std::chrono::milliseconds>(deadline - std::chrono::steady_clock::now());
+    if (left.count() <= 0 || head.size() > kMaxRequestBytes) return "";
+    pollfd p{fd, POLLIN, 0};
+    int r = ::poll(&p, 1, static_cast<int>(left.count()));
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) return "";
+    ssize_t n = ::recv(fd, buf, sizeof buf, 0);
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return "";
+    head.append(buf, static_cast<size_t>(n));
+  }
+  return head;
+}
+
+void Respond(int fd, int code, absl::string_view reason, absl::string_view type, absl::string_view body,
+             bool head_only) {
+  std::string out = absl::StrCat("HTTP/1.1 ", code, " ", reason, "\r\nContent-Type: ", type,
+                                 "\r\nContent-Length: ", body.size(), "\r\nConnection: close\r\n\r\n");
+  if (!head_only) absl::StrAppend(&out, body);
+  SendAll(fd, out);
+}
+
+}  // namespace
+
 struct MetricsServer::Impl {
-  httplib::Server server;
+  int listen_fd = -1;
+  int wake_fd = -1;  // eventfd: written by the destructor to end the loop
+  const Metrics* metrics = nullptr;
+  std::chrono::steady_clock::duration stale{};
   std::thread thread;
+
+  ~Impl() {
+    if (listen_fd >= 0) ::close(listen_fd);
+    if (wake_fd >= 0) ::close(wake_fd);
+  }
+
+  void Serve(int fd) const {
+    std::string head = ReadHead(fd);
+    if (head.empty()) return;
+    absl::string_view request_line = absl::string_view(head).substr(0, head.find_first_of("\r\n"));
+    std::vector<absl::string_view> parts = absl::StrSplit(request_line, ' ');
+    if (parts.size() != 3 || !absl::StartsWith(parts[2], "HTTP/1.")) {
+      Respond(fd, 400, "Bad Request", "text/plain", "bad request\n", false);
+      return;
+    }
+    bool head_only = parts[0] == "HEAD";
+    if (parts[0] != "GET" && !head_only) {
+      Respond(fd, 405, "Method Not Allowed", "text/plain", "only GET\n", false);
+      return;
+    }
+    absl::string_view path = parts[1].substr(0, parts[1].find('?'));
+    if (path == "/healthz") {
+      bool ok = metrics->Healthy(stale);
+      Respond(fd, ok ? 200 : 500, ok ? "OK" : "Internal Server Error", "text/plain",
+              ok ? "ok" : "the checkpointer's loop has not completed a tick recently", head_only);
+    } else if (path == "/metrics") {
+      Respond(fd, 200, "OK", "text/plain; version=0.0.4", metrics->Render(), head_only);
+    } else {
+      Respond(fd, 404, "Not Found", "text/plain", "not found: try /healthz or /metrics\n", head_only);
+    }
+  }
+
+  void Loop() const {
+    for (;;) {
+      pollfd fds[2] = {{listen_fd, POLLIN, 0}, {wake_fd, POLLIN, 0}};
+      int r = ::poll(fds, 2, -1);
+      if (r < 0 && errno == EINTR) continue;
+      if (r < 0 || fds[1].revents != 0) return;
+      if (fds[0].revents == 0) continue;
+      int fd = ::accept4(listen_fd, nullptr, nullptr, SOCK_CLOEXEC);
+      if (fd < 0) continue;
+      Serve(fd);
+      ::shutdown(fd, SHUT_WR);
+      ::close(fd);
+    }
+  }
 };
 
 absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::string& address,
@@ -142,38 +245,55 @@ absl::StatusOr<std::unique_ptr<MetricsServer>> MetricsServer::Start(const std::s
   std::string host = address.substr(0, colon);
   if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
   if (host.empty()) host = "0.0.0.0";
+  addrinfo hints{};
+  hints.ai_family = AF_UNSPEC;
+  hints.ai_socktype = SOCK_STREAM;
+  hints.ai_flags = AI_PASSIVE;
+  addrinfo* found = nullptr;
+  std::string service = std::to_string(port);
+  if (int rc = ::getaddrinfo(host.c_str(), service.c_str(), &hints, &found); rc != 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("metrics address \"", address, "\": cannot resolve ", host, ": ", gai_strerror(rc)));
+  }
   std::unique_ptr<MetricsServer> s(new MetricsServer());
   s->impl_ = std::make_unique<Impl>();
-  httplib::Server& srv = s->impl_->server;
-  srv.new_task_queue = [] { return new httplib::ThreadPool(1); };
-  srv.Get("/healthz", [metrics, stale](const httplib::Request&, httplib::Response& res) {
-    bool ok = metrics->Healthy(stale);
-    res.status = ok ? 200 : 500;
-    res.set_content(ok ? "ok" : "the checkpointer's loop has not completed a tick recently", "text/plain");
-  });
-  srv.Get("/metrics", [metrics](const httplib::Request&, httplib::Response& res) {
-    res.set_content(metrics->Render(), "text/plain; version=0.0.4");
-  });
-  if (port == 0) {
-    s->port_ = srv.bind_to_any_port(host);
-  } else {
-    s->port_ = srv.bind_to_port(host, port) ? port : -1;
+  Impl& im = *s->impl_;
+  im.metrics = metrics;
+  im.stale = stale;
+  std::string error = "no address";
+  for (addrinfo* a = found; a != nullptr && im.listen_fd < 0; a = a->ai_next) {
+    int fd = ::socket(a->ai_family, a->ai_socktype | SOCK_CLOEXEC, a->ai_protocol);
+    if (fd < 0) continue;
+    int one = 1;
+    ::setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+    if (::bind(fd, a->ai_addr, a->ai_addrlen) == 0 && ::listen(fd, 16) == 0) {
+      im.listen_fd = fd;
+    } else {
+      error = std::strerror(errno);
+      ::close(fd);
+    }
   }
-  if (s->port_ < 0) {
-    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, " for /healthz and /metrics"));
+  ::freeaddrinfo(found);
+  if (im.listen_fd < 0) {
+    return absl::UnavailableError(absl::StrCat("cannot listen on ", address, " for /healthz and /metrics: ", error));
   }
-  s->impl_->thread = std::thread([impl = s->impl_.get()] { impl->server.listen_after_bind(); });
+  sockaddr_storage bound{};
+  socklen_t len = sizeof bound;
+  ::getsockname(im.listen_fd, reinterpret_cast<sockaddr*>(&bound), &len);
+  s->port_ = ntohs(bound.ss_family == AF_INET6 ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
+                                               : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
+  im.wake_fd = ::eventfd(0, EFD_CLOEXEC);
+  if (im.wake_fd < 0) return absl::InternalError(absl::StrCat("eventfd: ", std::strerror(errno)));
+  im.thread = std::thread([&im] { im.Loop(); });
   return s;
 }
 
 MetricsServer::~MetricsServer() {
-  if (impl_) {
-    // stop() is a no-op until the accept loop runs: wait for it (briefly) first.
-    for (int i = 0; i < 100 && !impl_->server.is_running(); ++i) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(10));
-    }
-    impl_->server.stop();
-    if (impl_->thread.joinable()) impl_->thread.join();
+  if (impl_ && impl_->thread.joinable()) {
+    uint64_t one = 1;
+    // Cannot fail: the counter is far from full.
+    [[maybe_unused]] ssize_t n = ::write(impl_->wake_fd, &one, sizeof one);
+    impl_->thread.join();
   }
 }
 

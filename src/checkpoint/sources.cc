@@ -1,7 +1,6 @@
 #include "checkpoint/sources.h"
 
 #include "absl/strings/str_cat.h"
-#include "apiserver/client.h"
 #include "base/log.h"
 #include "base/status.h"
 #include "node/api_pods.h"
@@ -11,13 +10,11 @@
 namespace lifeboat::checkpoint {
 
 NodeSources::NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
-                         std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<apiserver::Client> api,
-                         std::string ns)
+                         std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<node::ApiObjectReader> objects)
     : kubelet_(std::move(kubelet)),
       cri_(std::move(cri)),
       pods_(std::move(pods)),
-      api_(std::move(api)),
-      ns_(std::move(ns)) {}
+      objects_(std::move(objects)) {}
 
 NodeSources::~NodeSources() = default;
 
@@ -44,10 +41,8 @@ absl::StatusOr<std::set<PodId>> NodeSources::RunningPods() {
 absl::StatusOr<absl::string_view> NodeSources::ApiPods() { return pods_->List(); }
 
 absl::StatusOr<Json> NodeSources::GetObject(absl::string_view kind, absl::string_view name) {
-  const char* resource = kind == "Secret" ? "secrets" : "configmaps";
-  // resourceVersion=0: from the API server's cache, like the pod list.
-  return api_->Get(absl::StrCat("/api/v1/namespaces/", apiserver::QueryEscape(ns_), "/", resource, "/",
-                                apiserver::QueryEscape(name), "?resourceVersion=0"));
+  LB_ASSIGN_OR_RETURN(absl::string_view text, objects_->Get(kind == "Secret" ? "secrets" : "configmaps", name));
+  return kube::ParseJson(text);
 }
 
 }  // namespace lifeboat::checkpoint

@@ -11,10 +11,8 @@
 #include "absl/strings/string_view.h"
 #include "checkpoint/pod.h"
 
-namespace lifeboat::apiserver {
-class Client;
-}
 namespace lifeboat::node {
+class ApiObjectReader;
 class ApiPodLister;
 class CriClient;
 class KubeletClient;
@@ -41,7 +39,7 @@ class Sources {
 class NodeSources : public Sources {
  public:
   NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
-              std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<apiserver::Client> api, std::string ns);
+              std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<node::ApiObjectReader> objects);
   ~NodeSources() override;
   absl::StatusOr<absl::string_view> KubeletPods() override;
   absl::StatusOr<std::set<PodId>> RunningPods() override;
@@ -54,8 +52,7 @@ class NodeSources : public Sources {
   std::unique_ptr<node::KubeletClient> kubelet_;
   std::unique_ptr<node::CriClient> cri_;
   std::unique_ptr<node::ApiPodLister> pods_;
-  std::unique_ptr<apiserver::Client> api_;
-  std::string ns_;
+  std::unique_ptr<node::ApiObjectReader> objects_;
   std::string kubelet_url_;
   std::string cri_api_;
 };

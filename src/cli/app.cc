@@ -1,12 +1,43 @@
 #include "cli/app.h"
 
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <iostream>
+#include <string_view>
 
 #include "base/log.h"
 #include "cli/commands.h"
 
 namespace lifeboat::cli {
+
+namespace {
+
+// Only listed in `lifeboat --help`: Main execs the checkpointer before parsing.
+Runner AddCheckpointForwarder(CLI::App& app) {
+  app.allow_extras();
+  return [] { return kExitUsage; };
+}
+
+// Replaces this process with lifeboat-checkpointer (next to this binary), passing argv[first..]
+// and any -v flags given before the subcommand. Returns only on failure.
+int ExecCheckpointer(int argc, char** argv, int first, const char* name) {
+  std::error_code ec;
+  std::filesystem::path self = std::filesystem::read_symlink("/proc/self/exe", ec);
+  std::filesystem::path binary = self.parent_path() / "lifeboat-checkpointer";
+  std::vector<char*> args = {const_cast<char*>(name)};
+  for (int i = 1; i < first - 1; ++i) args.push_back(argv[i]);  // global flags (-v)
+  for (int i = first; i < argc; ++i) args.push_back(argv[i]);
+  args.push_back(nullptr);
+  ::execv(binary.c_str(), args.data());
+  std::cerr << "lifeboat: cannot run the checkpointer " << binary.string() << ": " << std::strerror(errno)
+            << "\n(it is a separate small binary, installed next to lifeboat; `make build` builds it)" << std::endl;
+  return kExitFailure;
+}
+
+}  // namespace
 
 const std::vector<CommandInfo>& Commands() {
   static const std::vector<CommandInfo> kCommands = {
@@ -14,7 +45,11 @@ const std::vector<CommandInfo>& Commands() {
        "Read the control plane from a surviving API server (or etcd) and render a temporary "
        "bootstrap control plane into --recovery-dir.",
        AddRecoverCommand},
-      {"checkpoint", "Keep checkpoints of this node's control-plane pods and run them when their parents cannot run (DaemonSet; also the `checkpoint` personality).", AddCheckpointCommand},
+      {"checkpoint",
+       "Keep checkpoints of this node's control-plane pods and run them when their parents "
+       "cannot run (a DaemonSet; runs the lifeboat-checkpointer binary installed next to "
+       "lifeboat, also known as `checkpoint`). See `lifeboat checkpoint --help`.",
+       AddCheckpointForwarder},
       {"start",
        "Run the bootstrap control plane of an asset dir until the self-hosted control plane is "
        "back, then remove it.",
@@ -23,45 +58,16 @@ const std::vector<CommandInfo>& Commands() {
   return kCommands;
 }
 
-namespace {
-
-int Run(CLI::App& app, int argc, char** argv, const std::function<int()>& dispatch) {
-  try {
-    app.parse(argc, argv);
-  } catch (const CLI::CallForHelp& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
-  } catch (const CLI::CallForAllHelp& e) {
-    return app.exit(e) == 0 ? kExitOk : kExitUsage;
-  } catch (const CLI::CallForVersion& e) {
-    app.exit(e);
-    return kExitOk;
-  } catch (const CLI::ParseError& e) {
-    app.exit(e);
-    return kExitUsage;
-  }
-  return dispatch();
-}
-
-}  // namespace
-
 int Main(int argc, char** argv) {
   std::string personality = std::filesystem::path(argc > 0 ? argv[0] : "lifeboat").filename();
   int verbosity = 0;
 
-  if (personality == "checkpoint") {
-    // Upstream's image runs `/checkpoint --lock-file=... --kubeconfig=...`: no subcommand.
-    for (const auto& c : Commands()) {
-      if (c.name != "checkpoint") continue;
-      CLI::App app(c.description, personality);
-      app.add_flag("-v,--verbose", verbosity, "More log detail (repeat for more)");
-      Runner run = c.add(app);
-      return Run(app, argc, argv, [&] {
-        base::InitLogging(verbosity);
-        return run();
-      });
-    }
-    std::cerr << "checkpoint: the pod checkpointer is not part of this build\n";
-    return kExitFailure;
+  if (personality == "checkpoint") return ExecCheckpointer(argc, argv, 1, "checkpoint");
+  // `lifeboat [-v...] checkpoint ...`: the checkpointer is a binary of its own.
+  for (int i = 1; i < argc; ++i) {
+    std::string_view arg = argv[i];
+    if (arg == "checkpoint") return ExecCheckpointer(argc, argv, i + 1, "lifeboat-checkpointer");
+    if (arg.empty() || arg[0] != '-') break;
   }
 
   CLI::App app(personality == "bootkube"
@@ -79,7 +85,7 @@ int Main(int argc, char** argv) {
     sub->fallthrough();
     runners.emplace_back(sub, c.add(*sub));
   }
-  return Run(app, argc, argv, [&] {
+  return RunParsed(app, argc, argv, [&] {
     base::InitLogging(verbosity);
     for (auto& [sub, run] : runners) {
       if (sub->parsed()) return run();

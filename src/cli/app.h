@@ -1,6 +1,7 @@
 // The `lifeboat` command line. One binary with subcommands; invoked through a link named
-// `bootkube` it is bootkube's CLI (`bootkube recover|start`), through `checkpoint` it is the
-// pod checkpointer with upstream's flags. Exit codes: 0 success, 1 failure, 2 usage error.
+// `bootkube` it is bootkube's CLI (`bootkube recover|start`). The pod checkpointer is a binary of
+// its own, lifeboat-checkpointer (a node daemon with an 8 MiB memory budget links none of gRPC,
+// curl or OpenSSL); `lifeboat checkpoint` and the `checkpoint` link run it with upstream's flags. Exit codes: 0 success, 1 failure, 2 usage error.
 #pragma once
 
 #include <CLI/CLI.hpp>
@@ -28,5 +29,13 @@ struct CommandInfo {
 const std::vector<CommandInfo>& Commands();
 
 int Main(int argc, char** argv);
+
+// Parses argv into `app` and runs `dispatch`: --help and usage errors end here with CLI11's
+// message and exit code 0 or 2 (kExitUsage).
+int RunParsed(CLI::App& app, int argc, char** argv, const std::function<int()>& dispatch);
+
+// main() of lifeboat-checkpointer, the checkpointer's own lean binary (`lifeboat checkpoint`
+// and the `checkpoint` link run it).
+int CheckpointerMain(int argc, char** argv);
 
 }  // namespace lifeboat::cli

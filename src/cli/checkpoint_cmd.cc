@@ -15,7 +15,6 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
-#include "apiserver/client.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -132,12 +131,9 @@ int RunCheckpointer(const CheckpointFlags& f) {
 
   auto kubeconfig = kube::LoadKubeconfig(f.kubeconfig);
   if (!kubeconfig.ok()) return fail(kubeconfig.status());
-  apiserver::ClientOptions api_options;
-  api_options.timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*api_timeout);
-  api_options.connect_timeout = std::min(api_options.timeout, std::chrono::milliseconds(3000));
-  api_options.user_agent = "lifeboat-checkpointer";
-  auto api = apiserver::Client::Create(*kubeconfig, api_options);
-  if (!api.ok()) return fail(api.status());
+  auto api_request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*api_timeout);
+  auto objects = node::ApiObjectReader::Create(*kubeconfig, o.pod_namespace, api_request_timeout);
+  if (!objects.ok()) return fail(objects.status());
 
   node::KubeletOptions kubelet_options;
   kubelet_options.host = !f.kubelet_host.empty() ? f.kubelet_host
@@ -145,11 +141,11 @@ int RunCheckpointer(const CheckpointFlags& f) {
                                                    : "127.0.0.1";
   kubelet_options.secure_port = f.kubelet_port;
   kubelet_options.read_only_port = f.kubelet_read_only_port;
-  kubelet_options.timeout = api_options.timeout;
+  kubelet_options.timeout = api_request_timeout;
   auto kubelet = node::KubeletClient::Create(kubelet_options, &*kubeconfig);
   if (!kubelet.ok()) return fail(kubelet.status());
 
-  auto pods = node::ApiPodLister::Create(*kubeconfig, o.pod_namespace, o.node_name, api_options.timeout);
+  auto pods = node::ApiPodLister::Create(*kubeconfig, o.pod_namespace, o.node_name, api_request_timeout);
   if (!pods.ok()) return fail(pods.status());
 
   auto cri = node::CriClient::Create(
@@ -169,8 +165,7 @@ int RunCheckpointer(const CheckpointFlags& f) {
     LOG_INFO("serving /healthz and /metrics on {} (port {})", f.metrics_address, server->port());
   }
 
-  checkpoint::NodeSources sources(*std::move(kubelet), *std::move(cri), *std::move(pods), *std::move(api),
-                                  o.pod_namespace);
+  checkpoint::NodeSources sources(*std::move(kubelet), *std::move(cri), *std::move(pods), *std::move(objects));
   checkpoint::Checkpointer checkpointer(o, sources, store, metrics);
   LOG_INFO("pod checkpointer for node {} (pod {}/{}): parents in namespace {}, kubelet at {}, runtime at {}, "
            "grace period {}s, tick {}ms",

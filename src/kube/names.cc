@@ -1,5 +1,7 @@
 #include "kube/names.h"
 
+#include <cctype>
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_split.h"
@@ -46,6 +48,21 @@ absl::Status ValidateRelativePath(absl::string_view path) {
     }
   }
   return absl::OkStatus();
+}
+
+std::string QueryEscape(absl::string_view value) {
+  static const char kHex[] = "0123456789ABCDEF";
+  std::string out;
+  for (unsigned char c : value) {
+    if (isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+      out += static_cast<char>(c);
+    } else {
+      out += '%';
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    }
+  }
+  return out;
 }
 
 }  // namespace lifeboat::kube

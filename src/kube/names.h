@@ -4,6 +4,7 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
 #include "absl/strings/string_view.h"
 
 #include "absl/status/status.h"
@@ -21,5 +22,8 @@ absl::Status ValidateDataKey(absl::string_view key);
 // A relative path from a volume's `items[].path`: non-empty, not absolute, no "." or ".."
 // components, each component a valid data key.
 absl::Status ValidateRelativePath(absl::string_view path);
+
+// Percent-escapes a URL query value or path segment (everything but [A-Za-z0-9-_.~]).
+std::string QueryEscape(absl::string_view value);
 
 }  // namespace lifeboat::kube

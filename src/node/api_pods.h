@@ -1,4 +1,4 @@
-// The API server's view of the pods of one namespace bound to this node, every tick, as cheaply
+// What the checkpointer reads from the API server. ApiPodLister: the API server's view of the pods of one namespace bound to this node, every tick, as cheaply
 // as the API server can answer: `resourceVersion=0` (served from its watch cache: no etcd read)
 // and metadata only (PartialObjectMetadataList, a fraction of the bytes of whole pods; API
 // servers that do not know it answer with whole pods, which parse the same way).
@@ -31,6 +31,26 @@ class ApiPodLister {
 
  private:
   ApiPodLister() = default;
+  std::unique_ptr<internal::HttpGet> get_;
+};
+
+// Secrets and ConfigMaps of one namespace, read by name on one kept-alive connection (a
+// checkpoint's volumes and env references; re-read every --refresh-period).
+class ApiObjectReader {
+ public:
+  static absl::StatusOr<std::unique_ptr<ApiObjectReader>> Create(const kube::Kubeconfig& config,
+                                                                 const std::string& ns,
+                                                                 std::chrono::milliseconds timeout);
+  ~ApiObjectReader();
+
+  // GET /api/v1/namespaces/<ns>/<resource>/<name>?resourceVersion=0 (from the API server's
+  // cache) as JSON text, valid until the next call. `resource` is "secrets" or "configmaps".
+  // Errors as ApiPodLister::List, plus NotFound (404) when the object does not exist.
+  absl::StatusOr<absl::string_view> Get(absl::string_view resource, absl::string_view name);
+
+ private:
+  ApiObjectReader() = default;
+  std::string ns_;
   std::unique_ptr<internal::HttpGet> get_;
 };
 

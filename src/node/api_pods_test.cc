@@ -2,7 +2,10 @@
 
 #include <httplib.h>
 
+#include <mutex>
+#include <string>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 
@@ -77,6 +80,36 @@ TEST(ApiPodListerTest, ErrorsMapToStatusCodes) {
   EXPECT_NE(st.message().find("127.0.0.1:1"), absl::string_view::npos) << st;
   nowhere.server = "ftp://x";
   EXPECT_FALSE(ApiPodLister::Create(nowhere, "kube-system", "node-1", std::chrono::seconds(1)).ok());
+}
+
+TEST(ApiObjectReaderTest, ReadsSecretsAndConfigMapsByNameFromTheCache) {
+  ApiServer api;
+  std::vector<std::string> seen;
+  std::mutex mu;
+  auto serve = [&](const httplib::Request& req, httplib::Response& res) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.push_back(req.path + "?" + req.get_param_value("resourceVersion") + " " + req.get_header_value("Accept") +
+                   " " + req.get_header_value("Authorization"));
+    if (req.path.find("/missing") != std::string::npos) {
+      res.status = 404;
+      res.set_content(R"({"kind":"Status","message":"not found"})", "application/json");
+      return;
+    }
+    res.set_content(R"({"kind":"Secret","metadata":{"name":"x"}})", "application/json");
+  };
+  api.server().Get(R"(/api/v1/namespaces/kube-system/(secrets|configmaps)/.*)", serve);
+  auto reader = *ApiObjectReader::Create(api.Config(), "kube-system", std::chrono::seconds(2));
+  auto secret = reader->Get("secrets", "kube-apiserver");
+  ASSERT_TRUE(secret.ok()) << secret.status();
+  EXPECT_EQ(*secret, R"({"kind":"Secret","metadata":{"name":"x"}})");
+  ASSERT_TRUE(reader->Get("configmaps", "cfg").ok());
+  auto missing = reader->Get("secrets", "missing");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+  EXPECT_NE(missing.status().message().find("secrets/missing"), absl::string_view::npos) << missing.status();
+  std::lock_guard<std::mutex> lock(mu);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], "/api/v1/namespaces/kube-system/secrets/kube-apiserver?0 application/json Bearer t0k3n");
+  EXPECT_EQ(seen[1], "/api/v1/namespaces/kube-system/configmaps/cfg?0 application/json Bearer t0k3n");
 }
 
 }  // namespace

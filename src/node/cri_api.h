@@ -1,6 +1,7 @@
-// Internal to src/node: the generated runtime.v1 and runtime.v1alpha2 types behind one set of
-// names, so that the client (and the test fake) are written once as templates over the version.
-// The two packages are wire-identical for everything Lifeboat uses.
+// Test-only (the fake runtime, the wire codec's differential test): the generated runtime.v1 and
+// runtime.v1alpha2 types behind one set of names, so the fake is written once as a template over
+// the version. The two packages are wire-identical for everything Lifeboat uses. The client itself
+// (cri.cc) uses no generated code: see cri_wire.h.
 #pragma once
 
 #include "cri/runtime_v1.grpc.pb.h"
