@@ -73,25 +73,23 @@ api_reqs() { curl -s --cacert "$CA_CERT" --cert "$ADMIN_CERT" --key "$ADMIN_KEY"
   awk '/^apiserver_request_total\{/ && /resource="(pods|secrets|configmaps)"/ && /verb="(LIST|GET)"/ {s += $2} END {print s}'; }
 etcd_ranges() { curl -s --cacert "$ETCD_CA" --cert "$ETCD_CERT" --key "$ETCD_KEY" "$ETCD_ENDPOINTS/metrics" |
   awk '/^etcd_debugging_mvcc_range_total/ {print $2}'; }
-rchar() { awk '/^rchar/ {print $2}' "/proc/$CKPT_PID/io"; }
-c0=$(cpu); t0=$(ticks); a0=$(api_reqs); e0=$(etcd_ranges); r0=$(rchar)
+c0=$(cpu); t0=$(ticks); a0=$(api_reqs); e0=$(etcd_ranges)
 if [[ -n ${PERF:-} ]]; then
   perf record -g -o "$PERF" -p "$CKPT_PID" -- sleep "$SECS" >/dev/null 2>&1
 else
   sleep "$SECS"
 fi
-c1=$(cpu); t1=$(ticks); a1=$(api_reqs); e1=$(etcd_ranges); r1=$(rchar)
+c1=$(cpu); t1=$(ticks); a1=$(api_reqs); e1=$(etcd_ranges)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$CKPT_PID/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CKPT_PID/status")
 echo "steady state over ${SECS}s with $PODS annotated pods:"
-echo "  resident memory: ${rss} KiB (peak ${hwm} KiB)"
+echo "  resident memory: ${rss} KiB (peak ${hwm} KiB; $(awk '/RssAnon|RssFile/ {printf "%s %s KiB ", $1, $2}' "/proc/$CKPT_PID/status"))"
 awk -v c=$((c1 - c0)) -v t=$((t1 - t0)) 'BEGIN {printf "  CPU per tick: %.2f ms over %d ticks\n", c / 1e6 / t, t}'
-awk -v r=$((r1 - r0)) -v t=$((t1 - t0)) 'BEGIN {printf "  bytes read per tick (sockets and files): %.0f KiB\n", r / 1024 / t}'
 kubelet_bytes=$(curl -sk --cert "$ADMIN_CERT" --key "$ADMIN_KEY" "https://127.0.0.1:$NODE_1_PORT/pods" | wc -c)
 api_bytes=$(curl -s --cacert "$CA_CERT" --cert "$ADMIN_CERT" --key "$ADMIN_KEY" \
   -H 'Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' \
   "$APISERVER_URL/api/v1/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dnode-1&resourceVersion=0" | wc -c)
-echo "  of which the kubelet's /pods: $((kubelet_bytes / 1024)) KiB, the API server's pod list (metadata): $((api_bytes / 1024)) KiB"
+echo "  answers: the kubelet's /pods: $((kubelet_bytes / 1024)) KiB, the API server's pod list (metadata): $((api_bytes / 1024)) KiB"
 echo "  API server GET/LIST of pods/secrets/configmaps (all clients): $((${a1%.*} - ${a0%.*})) in ${SECS}s"
 echo "  etcd range requests (all clients): $((${e1%.*} - ${e0%.*})) in ${SECS}s"
 kill "$CKPT_PID"; wait "$CKPT_PID" 2>/dev/null || true; CKPT_PID=

@@ -37,7 +37,16 @@ void Checkpointer::Report(const std::string& key, const absl::Status& status) {
   reported_[key] = msg;
 }
 
-Observation Checkpointer::Observe() {
+bool Checkpointer::KubeletDue(const absl::Status& api_status, Time now) const {
+  if (options_.kubelet_refresh <= Duration::zero() || !kubelet_ok_ || !api_status.ok()) return true;
+  if (api_parents_.changed_last() || now - kubelet_read_at_ >= options_.kubelet_refresh) return true;
+  for (const auto& [id, parent] : api_parents_.parents()) {
+    if (!kubelet_parents_.parents().count(id)) return true;
+  }
+  return false;
+}
+
+Observation Checkpointer::Observe(Time now) {
   Observation obs;
   auto running = sources_.RunningPods();
   Report("container runtime", running.status());
@@ -45,18 +54,6 @@ Observation Checkpointer::Observe() {
     obs.running = *std::move(running);
   } else {
     metrics_.Error(Metrics::Source::kRuntime);
-  }
-
-  auto kubelet = sources_.KubeletPods();
-  absl::Status kubelet_status = kubelet.status();
-  if (kubelet.ok()) kubelet_status = Annotate(kubelet_parents_.Update(*kubelet), "kubelet /pods");
-  Report("kubelet", kubelet_status);
-  if (kubelet_status.ok()) {
-    std::set<PodId> ids;
-    for (const auto& [id, parent] : kubelet_parents_.parents()) ids.insert(id);
-    obs.kubelet_parents = std::move(ids);
-  } else {
-    metrics_.Error(Metrics::Source::kKubelet);
   }
 
   auto api = sources_.ApiPods();
@@ -69,6 +66,25 @@ Observation Checkpointer::Observe() {
     metrics_.ApiContact();
   } else {
     metrics_.Error(Metrics::Source::kApi);
+  }
+
+  if (KubeletDue(api_status, now)) {
+    auto kubelet = sources_.KubeletPods();
+    absl::Status kubelet_status = kubelet.status();
+    if (kubelet.ok()) kubelet_status = Annotate(kubelet_parents_.Update(*kubelet), "kubelet /pods");
+    Report("kubelet", kubelet_status);
+    metrics_.KubeletRead();
+    kubelet_ok_ = kubelet_status.ok();
+    if (kubelet_ok_) {
+      kubelet_read_at_ = now;
+    } else {
+      metrics_.Error(Metrics::Source::kKubelet);
+    }
+  }
+  if (kubelet_ok_) {
+    std::set<PodId> ids;
+    for (const auto& [id, parent] : kubelet_parents_.parents()) ids.insert(id);
+    obs.kubelet_parents = std::move(ids);
   }
 
   Store::Scan scan = store_.ScanDisk();
@@ -253,7 +269,7 @@ void Checkpointer::Apply(const Plan& plan) {
 
 Plan Checkpointer::Tick(Time now) {
   auto t0 = Clock::now();
-  Observation obs = Observe();
+  Observation obs = Observe(now);
   Plan plan = Decide(obs, states_, now);
   if (plan.frozen != frozen_) {
     if (plan.frozen) {

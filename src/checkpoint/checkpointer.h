@@ -37,6 +37,12 @@ struct Options {
   Duration verify = std::chrono::minutes(10);
   // A checkpoint that could not be written is retried this often (or when its parent changes).
   Duration retry = std::chrono::seconds(5);
+  // Zero: the kubelet's /pods is read every tick, as upstream does. Otherwise it is read when
+  // something may have changed what it says about our parents -- the API server cannot be read,
+  // its answer changed (a pod of ours on this node added, removed or updated: the kubelet's copy
+  // follows the API server's), a parent in the API is not yet known from the kubelet, or the last
+  // read failed -- and at least this often. Decrypting and scanning /pods is most of a tick's CPU.
+  Duration kubelet_refresh = Duration::zero();
 };
 
 class Checkpointer {
@@ -53,7 +59,9 @@ class Checkpointer {
   const CheckpointStates& states() const { return states_; }
 
  private:
-  Observation Observe();
+  Observation Observe(Time now);
+  // Whether this tick must read the kubelet's /pods (see Options::kubelet_refresh).
+  bool KubeletDue(const absl::Status& api_status, Time now) const;
   void WriteCheckpoints(const Plan& plan, const Observation& obs, Time now);
   absl::Status WriteOne(const PodId& id, bool active, bool fetch_fresh, Time now);
   // The cached Secret/ConfigMap ("Secret/name"), fetched first when absent or `fresh`.
@@ -73,6 +81,8 @@ class Checkpointer {
   // Items are parsed only when they changed.
   ParentCache kubelet_parents_;
   ParentCache api_parents_;
+  bool kubelet_ok_ = false;  // the last read of the kubelet succeeded
+  Time kubelet_read_at_{};   // ... at this time
 
   struct Written {
     size_t parent_hash = 0;

@@ -82,7 +82,7 @@ class CheckpointerTest : public ::testing::Test {
                    "items": [{"key": "apiserver.key", "path": "apiserver.key", "mode": 256}, {"key": "ca.crt", "path": "ca.crt"}]}}]})"));
   }
   // A new checkpointer process over the same disk.
-  void Restart(Duration grace = seconds(30)) {
+  void Restart(Duration grace = seconds(30), Duration kubelet_refresh = Duration::zero()) {
     checkpointer_.reset();
     store_ = std::make_unique<Store>(layout_);
     ASSERT_TRUE(store_->Init().ok());
@@ -91,6 +91,7 @@ class CheckpointerTest : public ::testing::Test {
     o.pod_name = kSelf.name;
     o.node_name = "node-1";
     o.grace = grace;
+    o.kubelet_refresh = kubelet_refresh;
     checkpointer_ = std::make_unique<Checkpointer>(o, src_, *store_, metrics_);
   }
   Plan Tick(Duration advance = seconds(1)) {
@@ -316,6 +317,67 @@ TEST_F(CheckpointerTest, StaleFilesOfThePodAreRemoved) {
   Tick();
   EXPECT_FALSE(fs::exists(junk.parent_path()));
   EXPECT_TRUE(fs::exists(layout_.SecretsDir(kApi) / "kube-apiserver" / "ca.crt"));
+}
+
+TEST_F(CheckpointerTest, KubeletReadEveryTickByDefault) {
+  for (int i = 0; i < 5; ++i) Tick();
+  EXPECT_EQ(src_.kubelet_reads, 5);
+}
+
+TEST_F(CheckpointerTest, KubeletReadWhenSomethingMayHaveChangedAndEveryRefreshPeriod) {
+  Restart(seconds(30), /*kubelet_refresh=*/seconds(10));
+  Tick();
+  ASSERT_EQ(src_.kubelet_reads, 1);
+  EXPECT_TRUE(Inactive(kApi));
+  // The API server says the same: the kubelet's answer is not needed.
+  for (int i = 0; i < 5; ++i) Tick();
+  EXPECT_EQ(src_.kubelet_reads, 1);
+
+  // A parent updated in the API (new spec): the kubelet is read and the checkpoint follows.
+  src_.api[kApi] = src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.3");
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 2);
+  EXPECT_NE(Read(layout_.InactiveManifest(kApi)).find("kube-apiserver:v1.20.3"), std::string::npos);
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 2);
+
+  // The API server cannot be read: the kubelet is read every tick, and the fail-safe still holds.
+  ApiDown();
+  Tick();
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 4);
+  ApiUp();
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 4);
+
+  // A failed read is retried the next tick; the kubelet decides nothing meanwhile.
+  src_.kubelet_error = absl::UnavailableError("kubelet down");
+  src_.api[kApi]["metadata"]["resourceVersion"] = "2";
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 5);
+  src_.kubelet_error = absl::OkStatus();
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 6);
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 6);
+
+  // A new parent in the API that the kubelet does not know yet: read each tick until it does.
+  Json next = Pod("kube-scheduler-abcde", Json::parse(R"({"containers": [{"name": "s"}]})"));
+  src_.api[IdOf(next)] = next;
+  Tick();
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 8);
+  src_.kubelet[IdOf(next)] = next;
+  src_.running.insert(IdOf(next));
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 9);
+  EXPECT_TRUE(Inactive(IdOf(next)));
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 9);
+
+  // And at least every refresh period.
+  Tick(seconds(10));
+  EXPECT_EQ(src_.kubelet_reads, 10);
 }
 
 TEST_F(CheckpointerTest, MetricsText) {

@@ -78,6 +78,11 @@ void Metrics::Activation() {
   ++activations_;
 }
 
+void Metrics::KubeletRead() {
+  std::lock_guard<std::mutex> lock(mu_);
+  ++kubelet_reads_;
+}
+
 void Metrics::ApiContact() {
   std::lock_guard<std::mutex> lock(mu_);
   last_api_contact_unix_ =
@@ -115,6 +120,9 @@ std::string Metrics::Render() const {
          "Unix time of the last successful pod list from the API server (0: never).");
   absl::StrAppend(&out, "lifeboat_checkpointer_last_api_contact_timestamp_seconds ",
                   absl::StrFormat("%.3f", last_api_contact_unix_), "\n");
+  Metric(out, "lifeboat_checkpointer_kubelet_reads_total", "counter",
+         "Reads of the kubelet's /pods (every tick, or as --kubelet-refresh-period allows).");
+  absl::StrAppend(&out, "lifeboat_checkpointer_kubelet_reads_total ", kubelet_reads_, "\n");
   Metric(out, "lifeboat_checkpointer_ticks_total", "counter", "Ticks run.");
   absl::StrAppend(&out, "lifeboat_checkpointer_ticks_total ", ticks_, "\n");
   Metric(out, "lifeboat_checkpointer_frozen_ticks_total", "counter",

@@ -22,6 +22,7 @@ class Metrics {
   void Error(Source source);
   void Activation();
   void ApiContact();
+  void KubeletRead();
 
   // The Prometheus text exposition of everything, plus process RSS and CPU.
   std::string Render() const;
@@ -34,6 +35,7 @@ class Metrics {
   std::map<State, int> by_state_;
   std::map<Source, uint64_t> errors_;
   uint64_t activations_ = 0;
+  uint64_t kubelet_reads_ = 0;
   uint64_t ticks_ = 0;
   uint64_t frozen_ticks_ = 0;
   double tick_seconds_sum_ = 0;

@@ -156,7 +156,8 @@ absl::Status ParentCache::Update(absl::string_view list_text) {
   for (size_t h : hashes) items_.find(h)->second.seen = generation_;
   size_t before = items_.size();
   std::erase_if(items_, [&](const auto& kv) { return kv.second.seen != generation_; });
-  if (fresh.empty() && items_.size() == before) return absl::OkStatus();  // same pods, maybe reordered
+  changed_last_ = generation_ == 1 || !fresh.empty() || items_.size() != before;
+  if (!changed_last_) return absl::OkStatus();  // same pods, maybe reordered
   parents_.clear();
   for (const auto& [h, item] : items_) {
     if (item.parent) parents_[item.id] = item.data;

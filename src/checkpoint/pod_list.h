@@ -42,6 +42,9 @@ class ParentCache {
   const std::map<PodId, std::shared_ptr<const Parent>>& parents() const { return parents_; }
   // Items parsed by the last Update (for tests and benchmarks).
   int parsed_last() const { return parsed_last_; }
+  // Whether the last successful Update saw any item added, changed or removed (the first always
+  // does); reordering alone is no change.
+  bool changed_last() const { return changed_last_; }
 
  private:
   struct Item {
@@ -55,6 +58,7 @@ class ParentCache {
   std::unordered_map<size_t, Item> items_;  // by hash of the item's text
   std::map<PodId, std::shared_ptr<const Parent>> parents_;
   int parsed_last_ = 0;
+  bool changed_last_ = false;
   uint64_t generation_ = 0;
 };
 

@@ -15,6 +15,7 @@ class FakeSources : public Sources {
  public:
   std::map<PodId, Json> kubelet;  // what /pods lists
   absl::Status kubelet_error;
+  int kubelet_reads = 0;
   std::set<PodId> running;
   absl::Status runtime_error;
   std::map<PodId, Json> api;  // the API server's pods of this node
@@ -23,6 +24,7 @@ class FakeSources : public Sources {
   int object_gets = 0;
 
   absl::StatusOr<absl::string_view> KubeletPods() override {
+    ++kubelet_reads;
     if (!kubelet_error.ok()) return kubelet_error;
     kubelet_text_ = List(kubelet);
     return absl::string_view(kubelet_text_);

@@ -44,6 +44,7 @@ struct CheckpointFlags {
   std::string tick = "1s";
   std::string refresh = "1m";
   std::string verify = "10m";
+  std::string kubelet_refresh = "10s";
   std::string api_timeout = "10s";
   std::string metrics_address = "127.0.0.1:9780";
 };
@@ -111,13 +112,15 @@ int RunCheckpointer(const CheckpointFlags& f) {
   auto refresh = Duration("--refresh-period", f.refresh);
   auto verify = Duration("--verify-period", f.verify);
   auto api_timeout = Duration("--api-timeout", f.api_timeout);
-  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &verify, &api_timeout}) {
+  auto kubelet_refresh = Duration("--kubelet-refresh-period", f.kubelet_refresh);
+  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &verify, &api_timeout, &kubelet_refresh}) {
     if (!d->ok()) return fail_usage(std::string(d->status().message()));
   }
   if (*tick <= checkpoint::Duration::zero()) return fail_usage("--tick-period must be positive");
   o.grace = *grace;
   o.refresh = *refresh;
   o.verify = *verify;
+  o.kubelet_refresh = *kubelet_refresh;
 
   // SIGTERM/SIGINT are taken by a thread of ours; block them before any library starts threads.
   sigset_t signals;
@@ -232,6 +235,10 @@ Runner AddCheckpointCommand(CLI::App& app) {
       ->capture_default_str();
   app.add_option("--verify-period", f->verify,
                  "how often each checkpoint is compared with the disk and repaired")
+      ->capture_default_str();
+  app.add_option("--kubelet-refresh-period", f->kubelet_refresh,
+                 "the kubelet's /pods is read every tick while the API server is unreachable or its answer "
+                 "changes, and otherwise at least this often (0: every tick, as upstream)")
       ->capture_default_str();
   app.add_option("--api-timeout", f->api_timeout, "timeout of each API server and kubelet request")
       ->capture_default_str();

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include <atomic>
 #include <filesystem>
@@ -15,6 +16,7 @@
 #include <mutex>
 #include <set>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "testing/process.h"
@@ -390,6 +392,87 @@ TEST(HttpGetTest, ConnectionCountOnRawServer) {
   long code = 0;
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(g->Fetch(&code).ok());
   EXPECT_EQ(raw.connections(), 1);
+}
+
+// `text` gzip'd with zlib (as the API server does for answers over 128 KiB).
+std::string Gzip(const std::string& text) {
+  z_stream z{};
+  deflateInit2(&z, 4, Z_DEFLATED, 16 + MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+  std::string out(deflateBound(&z, text.size()) + 32, '\0');
+  z.next_in = reinterpret_cast<Bytef*>(const_cast<char*>(text.data()));
+  z.avail_in = static_cast<uInt>(text.size());
+  z.next_out = reinterpret_cast<Bytef*>(out.data());
+  z.avail_out = static_cast<uInt>(out.size());
+  deflate(&z, Z_FINISH);
+  out.resize(z.total_out);
+  deflateEnd(&z);
+  return out;
+}
+
+TEST(HttpGetTest, GzipAnswersAreInflatedWhenAskedFor) {
+  std::string list = R"({"kind":"PodList","items":[)";
+  for (int i = 0; i < 3000; ++i) list += R"({"metadata":{"name":"pod-)" + std::to_string(i) + R"("}},)";
+  list += "{}]}";
+  std::string gz = Gzip(list);
+  ASSERT_LT(gz.size(), list.size() / 4);
+  std::mutex mu;
+  std::vector<std::string> heads;
+  RawServer raw([&](const std::string& head, int, int n) {
+    std::lock_guard<std::mutex> lock(mu);
+    heads.push_back(head);
+    if (head.find("/corrupt") != std::string::npos) {
+      std::string bad = gz;
+      bad[bad.size() / 2] ^= 0x55;
+      return RawServer::Reply{Ok(bad, "Content-Encoding: gzip\r\n")};
+    }
+    if (head.find("/truncated") != std::string::npos) {
+      return RawServer::Reply{Ok(gz.substr(0, gz.size() / 2), "Content-Encoding: gzip\r\n")};
+    }
+    if (head.find("/bomb") != std::string::npos) {
+      return RawServer::Reply{Ok(Gzip(std::string((size_t{64} << 20) + 1, '0')), "Content-Encoding: gzip\r\n")};
+    }
+    // Gzip'd and plain answers alternate on one connection.
+    return RawServer::Reply{n % 2 ? Ok(gz, "Content-Encoding: gzip\r\n") : Ok(list)};
+  });
+  HttpGetOptions o;
+  o.accept_gzip = true;
+  auto g = MustCreate(raw.url("/pods"), o);
+  long code = 0;
+  for (int i = 0; i < 4; ++i) {
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, list) << i;
+  }
+  EXPECT_EQ(raw.connections(), 1);
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_TRUE(Contains(heads[0], "\r\nAccept-Encoding: gzip\r\n")) << heads[0];
+  }
+  for (const char* path : {"/corrupt", "/truncated", "/bomb"}) {
+    auto body = g->FetchPath(path, &code);
+    ASSERT_FALSE(body.ok()) << path;
+    EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable) << body.status();
+    EXPECT_TRUE(Contains(body.status().message(), "gzip") || Contains(body.status().message(), "limit"))
+        << body.status();
+  }
+  // A working answer after the failures.
+  auto again = g->Fetch(&code);
+  ASSERT_TRUE(again.ok()) << again.status();
+  EXPECT_EQ(*again, list);
+}
+
+TEST(HttpGetTest, GzipIsNeitherAskedForNorAcceptedByDefault) {
+  std::string head_seen;
+  RawServer raw([&](const std::string& head, int, int) {
+    head_seen = head;
+    return RawServer::Reply{Ok(Gzip("hello"), "Content-Encoding: gzip\r\n")};
+  });
+  auto g = MustCreate(raw.url("/x"));
+  long code = 0;
+  auto body = g->Fetch(&code);
+  EXPECT_FALSE(Contains(head_seen, "Accept-Encoding")) << head_seen;
+  ASSERT_FALSE(body.ok());
+  EXPECT_TRUE(Contains(body.status().message(), "Content-Encoding")) << body.status();
 }
 
 TEST(HttpGetTest, ServerClosingTheIdleConnectionIsTransparent) {
