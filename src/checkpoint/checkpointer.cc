@@ -295,17 +295,21 @@ Plan Checkpointer::Tick(Time now) {
 }
 
 void Checkpointer::Run(Duration period) {
+  // While the runtime cannot be read nothing may change (the fail-safe); it usually comes back
+  // with a rebooted node, when a lost parent must be activated at once: retry sooner.
+  const Duration frozen_retry = std::min<Duration>(period, std::chrono::milliseconds(100));
   auto next = Clock::now();
   for (;;) {
+    bool frozen = false;
     try {
-      Tick(Clock::now());
+      frozen = Tick(Clock::now()).frozen;
     } catch (const std::exception& e) {
       // A malformed answer must not take the node's safety net down; the next tick tries again.
       LOG_ERROR("tick failed: {}", e.what());
       metrics_.Error(Metrics::Source::kApply);
     }
-    next += period;
     auto now = Clock::now();
+    next = frozen ? now + frozen_retry : next + period;
     if (next < now) next = now;  // a slow tick: do not try to catch up
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_until(lock, next, [this] { return stop_; })) return;

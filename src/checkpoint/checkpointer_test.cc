@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/escaping.h"
 #include "base/file.h"
@@ -378,6 +380,40 @@ TEST_F(CheckpointerTest, KubeletReadWhenSomethingMayHaveChangedAndEveryRefreshPe
   // And at least every refresh period.
   Tick(seconds(10));
   EXPECT_EQ(src_.kubelet_reads, 10);
+}
+
+// The runtime is unreadable for its first answers (a node booting), then shows the parent gone.
+class BootingRuntime : public FakeSources {
+ public:
+  std::atomic<int> calls{0};
+  absl::StatusOr<std::set<PodId>> RunningPods() override {
+    if (++calls <= 3) return absl::UnavailableError("no runtime socket yet");
+    return FakeSources::RunningPods();
+  }
+};
+
+TEST_F(CheckpointerTest, FrozenTicksAreRetriedSoonerThanThePeriod) {
+  Tick();  // checkpoints written
+  ASSERT_TRUE(Inactive(kApi));
+  BootingRuntime booting;
+  booting.kubelet = src_.kubelet;
+  booting.objects = src_.objects;
+  booting.api_error = absl::UnavailableError("API server down");
+  booting.running = {kSelf};  // the API server's pod is gone with the reboot
+  Options o;
+  o.pod_namespace = "kube-system";
+  o.pod_name = kSelf.name;
+  o.node_name = "node-1";
+  Checkpointer c(o, booting, *store_, metrics_);
+  auto start = std::chrono::steady_clock::now();
+  std::thread loop([&] { c.Run(std::chrono::seconds(30)); });
+  while (!Active(kApi) && std::chrono::steady_clock::now() - start < std::chrono::seconds(10)) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  c.Stop();
+  loop.join();
+  EXPECT_TRUE(Active(kApi)) << "activated on the first tick that could read the runtime, not 30 s later";
+  EXPECT_GE(booting.calls.load(), 4);
 }
 
 TEST_F(CheckpointerTest, MetricsText) {
