@@ -2,7 +2,8 @@
 # The checkpointer on the real test bed with N annotated pods on the node (default 100):
 # resident memory, CPU per tick, API server requests and etcd reads per minute in steady state.
 #   src/checkpoint/checkpoint_testbed_bench.sh BUILD_DIR [PODS] [SECONDS]
-# PERF=file records a CPU profile of the steady state with perf(1); KEEP=1 keeps the test bed.
+# PERF=file records a CPU profile of the steady state with perf(1); KEEP=1 keeps the test bed;
+# CKPT_FLAGS adds flags to the checkpointer's (e.g. CKPT_FLAGS=--kubelet-refresh-period=0).
 set -euo pipefail
 BUILD=${1:?build dir}
 PODS=${2:-100}
@@ -56,7 +57,7 @@ env NODE_NAME=node-1 POD_NAME="$POD" POD_NAMESPACE=kube-system \
   --container-runtime-endpoint="unix://$NODE_1_CRI_SOCKET" --inactive-manifest-dir="$W/inactive" \
   --pod-manifest-path="$NODE_1_MANIFESTS" --checkpoint-secrets-dir="$W/secrets" \
   --checkpoint-configmaps-dir="$W/configmaps" --kubelet-port="$NODE_1_PORT" \
-  --kubelet-read-only-port="$NODE_1_READONLY_PORT" --metrics-address=127.0.0.1:0 >"$W/log" 2>&1 &
+  --kubelet-read-only-port="$NODE_1_READONLY_PORT" --metrics-address=127.0.0.1:0 ${CKPT_FLAGS:-} >"$W/log" 2>&1 &
 CKPT_PID=$!
 for ((t = 0; t < 60; t++)); do
   c=$( (find "$W/inactive" -name "*.json" 2>/dev/null || true) | wc -l)

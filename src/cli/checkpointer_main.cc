@@ -1,5 +1,7 @@
 // lifeboat-checkpointer: the pod checkpointer as a binary of its own. Upstream's image runs
 // `/checkpoint --lock-file=... --kubeconfig=...` (no subcommand); so does this, under any name.
+#include <malloc.h>
+
 #include <filesystem>
 #include <string>
 
@@ -9,6 +11,9 @@
 namespace lifeboat::cli {
 
 int CheckpointerMain(int argc, char** argv) {
+  // One malloc arena for the tick loop and the small /metrics and signal threads: a node daemon
+  // with an 8 MiB budget has no use for an arena per thread.
+  mallopt(M_ARENA_MAX, 1);
   std::string invoked = std::filesystem::path(argc > 0 ? argv[0] : "").filename();
   // Through the `checkpoint` link it is upstream's checkpointer; otherwise `lifeboat checkpoint`
   // exec'd us, and help should say so.

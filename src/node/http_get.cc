@@ -241,7 +241,8 @@ struct HttpGet::Impl {
   std::string request;                    // reused per request
   std::string target;                     // the URL being fetched, for messages
   std::string body;                       // kept between calls; cleared, not freed
-  std::string inflated;                   // a gzip'd body inflated; swapped with `body`
+  std::string gzipped;                    // a gzip'd body as received, inflated into `body`
+  std::string* sink = &body;              // where the body being read goes
   z_stream zs{};                          // set up on the first gzip'd answer, then reset
   bool zs_ready = false;
   std::string rbuf;                       // receive buffer: [rpos, rend) holds unread bytes
@@ -731,17 +732,17 @@ absl::StatusOr<absl::string_view> HttpGet::Impl::NextLine(absl::string_view what
 }
 
 absl::Status HttpGet::Impl::ReadExact(size_t n) {
-  if (n > kMaxBody - std::min(kMaxBody, body.size())) {
+  if (n > kMaxBody - std::min(kMaxBody, sink->size())) {
     return Fail(absl::StrCat("the response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
   }
   size_t have = std::min(n, rend - rpos);
-  body.append(rbuf.data() + rpos, have);
+  sink->append(rbuf.data() + rpos, have);
   rpos += have;
-  size_t off = body.size(), left = n - have;
+  size_t off = sink->size(), left = n - have;
   if (left == 0) return absl::OkStatus();
-  body.resize(off + left);
+  sink->resize(off + left);
   while (left > 0) {
-    LB_ASSIGN_OR_RETURN(size_t r, Read(body.data() + off, left));
+    LB_ASSIGN_OR_RETURN(size_t r, Read(sink->data() + off, left));
     if (r == 0) {
       return Fail(absl::StrCat("the connection closed in the middle of the body (", left,
                                " bytes missing)"));
@@ -772,20 +773,20 @@ absl::Status HttpGet::Impl::ReadChunked() {
 }
 
 absl::Status HttpGet::Impl::ReadToClose() {
-  body.append(rbuf.data() + rpos, rend - rpos);
+  sink->append(rbuf.data() + rpos, rend - rpos);
   rpos = rend = 0;
   for (;;) {
-    if (body.size() > kMaxBody) {
+    if (sink->size() > kMaxBody) {
       return Fail(absl::StrCat("the response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
     }
-    size_t off = body.size();
-    body.resize(off + kReadSize);
-    auto r = Read(body.data() + off, kReadSize);
+    size_t off = sink->size();
+    sink->resize(off + kReadSize);
+    auto r = Read(sink->data() + off, kReadSize);
     if (!r.ok()) {
-      body.resize(off);
+      sink->resize(off);
       return r.status();
     }
-    body.resize(off + *r);
+    sink->resize(off + *r);
     if (*r == 0) return absl::OkStatus();
   }
 }
@@ -874,6 +875,10 @@ absl::Status HttpGet::Impl::Exchange(absl::string_view path, long* http_code, bo
 
   if (http10 && !keep_alive_header) close = true;
   body.clear();
+  gzipped.clear();
+  // A gzip'd body is read aside and inflated into `body`: each buffer keeps its own capacity
+  // from answer to answer (a few dozen KiB, a few hundred) instead of both growing to the larger.
+  sink = gzip ? &gzipped : &body;
   if (code == 204 || code == 304) {
     // no body
   } else if (chunked) {
@@ -888,7 +893,7 @@ absl::Status HttpGet::Impl::Exchange(absl::string_view path, long* http_code, bo
     LB_RETURN_IF_ERROR(ReadToClose());
     close = true;
   }
-  if (gzip && !body.empty()) LB_RETURN_IF_ERROR(Inflate());
+  if (gzip && !gzipped.empty()) LB_RETURN_IF_ERROR(Inflate());
   // Bytes beyond the response were never asked for: the connection's framing cannot be trusted.
   if (rpos != rend) close = true;
   rpos = rend = 0;
@@ -904,28 +909,27 @@ absl::Status HttpGet::Impl::Inflate() {
   } else {
     inflateReset(&zs);
   }
-  inflated.clear();
-  zs.next_in = reinterpret_cast<Bytef*>(body.data());
-  zs.avail_in = static_cast<uInt>(body.size());
+  body.clear();
+  zs.next_in = reinterpret_cast<Bytef*>(gzipped.data());
+  zs.avail_in = static_cast<uInt>(gzipped.size());
   for (;;) {
-    size_t have = inflated.size();
-    size_t room = std::max<size_t>(body.size() * 4, 64 << 10);
+    size_t have = body.size();
+    size_t room = std::max<size_t>({gzipped.size() * 4, body.capacity() - have, size_t{64} << 10});
     if (have + room > kMaxBody) room = kMaxBody - have;
     if (room == 0) {
       return Fail(absl::StrCat("the inflated response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
     }
-    inflated.resize(have + room);
-    zs.next_out = reinterpret_cast<Bytef*>(inflated.data() + have);
+    body.resize(have + room);
+    zs.next_out = reinterpret_cast<Bytef*>(body.data() + have);
     zs.avail_out = static_cast<uInt>(room);
     int ret = inflate(&zs, Z_NO_FLUSH);
-    inflated.resize(have + room - zs.avail_out);
+    body.resize(have + room - zs.avail_out);
     if (ret == Z_STREAM_END) break;
     if (ret == Z_BUF_ERROR && zs.avail_in == 0) return Malformed("truncated gzip body");
     if (ret != Z_OK && ret != Z_BUF_ERROR) {
       return Malformed(absl::StrCat("bad gzip body (", zs.msg ? zs.msg : "zlib error", ")"));
     }
   }
-  body.swap(inflated);
   return absl::OkStatus();
 }
 

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "node/test_servers.h"
 #include "testing/process.h"
 
 namespace lifeboat::node::internal {
@@ -26,11 +27,9 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-
-std::string ReadAll(const std::string& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
+using testing::FreePort;
+using testing::Pki;
+using testing::Running;
 
 bool Contains(absl::string_view haystack, absl::string_view needle) {
   return haystack.find(needle) != absl::string_view::npos;
@@ -38,12 +37,7 @@ bool Contains(absl::string_view haystack, absl::string_view needle) {
 
 // Two CAs, server certificates with various subjectAltNames, a self-signed one and client
 // certificates with RSA (PKCS#8 and PKCS#1) and EC (SEC1) keys, made once with the openssl CLI.
-class Pki {
- public:
-  Pki() {
-    char tmpl[] = "/tmp/lifeboat-http-get-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    const char* script = R"(set -e
+constexpr char kPkiScript[] = R"(set -e
 ec() { openssl genpkey -algorithm EC -pkeyopt ec_paramgen_curve:P-256 -out "$1.key"; }
 ca() { ec "$1"; openssl req -x509 -new -key "$1.key" -out "$1.crt" -days 1 -subj "/CN=$1"; }
 leaf() {  # name ca extension
@@ -67,45 +61,6 @@ openssl pkey -in client-ec.key -traditional -out client-ec-sec1.key
 grep -q "BEGIN RSA PRIVATE KEY" client-rsa-pkcs1.key
 grep -q "BEGIN EC PRIVATE KEY" client-ec-sec1.key
 )";
-    auto r = lifeboat::testing::RunProcess(
-        {"sh", "-c", "cd " + dir_ + " && { " + script + "} >/dev/null 2>&1"});
-    ok_ = r.exit_code == 0;
-  }
-  ~Pki() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  bool ok() const { return ok_; }
-  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string Read(const std::string& name) const { return ReadAll(Path(name)); }
-
- private:
-  std::string dir_;
-  bool ok_ = false;
-};
-
-// Runs an httplib server on a free loopback port in a thread.
-template <typename Server>
-class Running {
- public:
-  explicit Running(std::unique_ptr<Server> s, const char* host = "127.0.0.1")
-      : server_(std::move(s)) {
-    port_ = server_->bind_to_any_port(host);
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-    while (!server_->is_running()) std::this_thread::sleep_for(milliseconds(2));
-  }
-  ~Running() {
-    server_->stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  Server& server() { return *server_; }
-
- private:
-  std::unique_ptr<Server> server_;
-  int port_;
-  std::thread thread_;
-};
 
 // A TCP server that answers each request head with whatever the test says, byte for byte, and
 // counts connections: for framing, keep-alive and misbehaving servers that httplib will not
@@ -189,18 +144,6 @@ std::string Ok(const std::string& body, const std::string& extra = "") {
          "\r\n" + body;
 }
 
-// A loopback port nothing listens on.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 std::unique_ptr<HttpGet> MustCreate(const std::string& url, HttpGetOptions o = {}) {
   auto g = HttpGet::Create(url, std::move(o));
@@ -210,7 +153,7 @@ std::unique_ptr<HttpGet> MustCreate(const std::string& url, HttpGetOptions o = {
 
 class HttpGetTlsTest : public ::testing::Test {
  protected:
-  static void SetUpTestSuite() { pki_ = new Pki(); }
+  static void SetUpTestSuite() { pki_ = new Pki(kPkiScript); }
   static void TearDownTestSuite() {
     delete pki_;
     pki_ = nullptr;

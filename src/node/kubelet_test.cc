@@ -12,80 +12,23 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "testing/process.h"
+#include "node/test_servers.h"
 
 namespace lifeboat::node {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::FreePort;
+using testing::Pki;
+using testing::Running;
 constexpr char kPods[] = R"({"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]})";
 
-std::string ReadAll(const fs::path& p) {
-  std::ifstream in(p);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 // A CA, a serving certificate and a client certificate made with the openssl CLI.
-class Pki {
- public:
-  Pki() {
-    char tmpl[] = "/tmp/lifeboat-kubelet-XXXXXX";
-    dir_ = ::mkdtemp(tmpl);
-    auto sh = [&](const std::string& cmd) {
-      auto r = lifeboat::testing::RunProcess({"sh", "-c", "cd " + dir_ + " && " + cmd});
-      ok_ = ok_ && r.exit_code == 0;
-    };
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=test-ca 2>/dev/null");
-    sh("openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.crt -days 1 -subj /CN=kubelet 2>/dev/null");
-    sh("openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=checkpointer 2>/dev/null && "
-       "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1 2>/dev/null");
-  }
-  ~Pki() {
-    std::error_code ec;
-    fs::remove_all(dir_, ec);
-  }
-  bool ok() const { return ok_; }
-  std::string Path(const std::string& name) const { return dir_ + "/" + name; }
-  std::string Read(const std::string& name) const { return ReadAll(Path(name)); }
-
- private:
-  std::string dir_;
-  bool ok_ = true;
-};
-
-// Runs an httplib server on a free loopback port in a thread.
-template <typename Server>
-class Running {
- public:
-  explicit Running(std::unique_ptr<Server> s) : server_(std::move(s)) {
-    port_ = server_->bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_->listen_after_bind(); });
-  }
-  ~Running() {
-    server_->stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  Server& server() { return *server_; }
-
- private:
-  std::unique_ptr<Server> server_;
-  int port_;
-  std::thread thread_;
-};
-
-// A loopback port nothing listens on.
-int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+constexpr char kPkiScript[] =
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 -subj /CN=test-ca && "
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout server.key -out server.crt -days 1 -subj /CN=kubelet && "
+    "openssl req -newkey rsa:2048 -nodes -keyout client.key -out client.csr -subj /CN=checkpointer && "
+    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out client.crt -days 1";
 
 TEST(KubeletClientTest, ReadOnlyPort) {
   Running<httplib::Server> ro(std::make_unique<httplib::Server>());
@@ -104,7 +47,7 @@ TEST(KubeletClientTest, ReadOnlyPort) {
 }
 
 TEST(KubeletClientTest, SecurePortWithClientCertificateAndToken) {
-  Pki pki;
+  Pki pki(kPkiScript);
   ASSERT_TRUE(pki.ok());
   auto server = std::make_unique<httplib::SSLServer>(pki.Path("server.crt").c_str(), pki.Path("server.key").c_str(),
                                                      pki.Path("ca.crt").c_str());
@@ -139,7 +82,7 @@ TEST(KubeletClientTest, SecurePortWithClientCertificateAndToken) {
 }
 
 TEST(KubeletClientTest, FallsBackToReadOnlyAndRetriesSecureLater) {
-  Pki pki;
+  Pki pki(kPkiScript);
   ASSERT_TRUE(pki.ok());
   Running<httplib::Server> ro(std::make_unique<httplib::Server>());
   int ro_calls = 0;

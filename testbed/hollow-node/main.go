@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/spf13/pflag"
@@ -28,6 +29,7 @@ import (
 	"k8s.io/kubernetes/pkg/kubelet"
 	kubeletconfig "k8s.io/kubernetes/pkg/kubelet/apis/config"
 	cadvisortest "k8s.io/kubernetes/pkg/kubelet/cadvisor/testing"
+	containertest "k8s.io/kubernetes/pkg/kubelet/container/testing"
 	"k8s.io/kubernetes/pkg/kubelet/cm"
 	"k8s.io/kubernetes/pkg/kubelet/cri/remote"
 	fakeremote "k8s.io/kubernetes/pkg/kubelet/cri/remote/fake"
@@ -115,6 +117,9 @@ func main() {
 	hk := kubemark.NewHollowKubelet(f, c, client, heartbeatClient,
 		&cadvisortest.Fake{NodeName: *name}, fakeRuntime.ImageService, runtimeService,
 		cm.NewStubContainerManager())
+	// kubemark's FakeOS writes a map without a lock: a hundred pods starting at once crash the
+	// hollow kubelet ("fatal error: concurrent map writes"). The same fake, behind a mutex.
+	hk.KubeletDeps.OSInterface = &lockedOS{fake: &containertest.FakeOS{}}
 	// Serve the secure port as a kubelet does: TLS (self-signed cert in <root-dir>/pki), client
 	// certificates from --client-ca-file, bearer tokens and authorization through the API server.
 	if hk.KubeletDeps.TLSOptions, err = kubeletapp.InitializeTLS(f, c); err != nil {
@@ -134,4 +139,86 @@ func main() {
 	}
 	klog.Infof("hollow node %s: root %s, static pods %s, CRI %s", *name, *rootDir, *manifests, endpoint)
 	hk.Run()
+}
+
+// lockedOS serialises the calls into kubemark's FakeOS (see main).
+type lockedOS struct {
+	mu   sync.Mutex
+	fake *containertest.FakeOS
+}
+
+func (l *lockedOS) MkdirAll(path string, perm os.FileMode) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.MkdirAll(path, perm)
+}
+func (l *lockedOS) Symlink(oldname, newname string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Symlink(oldname, newname)
+}
+func (l *lockedOS) Stat(path string) (os.FileInfo, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Stat(path)
+}
+func (l *lockedOS) Remove(path string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Remove(path)
+}
+func (l *lockedOS) RemoveAll(path string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.RemoveAll(path)
+}
+func (l *lockedOS) Create(path string) (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Create(path)
+}
+func (l *lockedOS) Chmod(path string, perm os.FileMode) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Chmod(path, perm)
+}
+func (l *lockedOS) Hostname() (string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Hostname()
+}
+func (l *lockedOS) Chtimes(path string, atime, mtime time.Time) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Chtimes(path, atime, mtime)
+}
+func (l *lockedOS) Pipe() (*os.File, *os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Pipe()
+}
+func (l *lockedOS) ReadDir(dirname string) ([]os.FileInfo, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.ReadDir(dirname)
+}
+func (l *lockedOS) Glob(pattern string) ([]string, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Glob(pattern)
+}
+func (l *lockedOS) Open(name string) (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Open(name)
+}
+func (l *lockedOS) OpenFile(name string, flag int, perm os.FileMode) (*os.File, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.OpenFile(name, flag, perm)
+}
+func (l *lockedOS) Rename(oldpath, newpath string) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.fake.Rename(oldpath, newpath)
 }
