@@ -63,6 +63,34 @@ TEST(ParentCacheTest, ParsesOnlyWhatChanged) {
   EXPECT_EQ(cache.parents().size(), 1u);
 }
 
+TEST(ParentCacheTest, SaysWhetherTheAnswerChanged) {
+  ParentCache cache("kube-system", /*keep_text=*/false);
+  std::string text = List({Pod("a", true), Pod("b", false)});
+  ASSERT_TRUE(cache.Update(text).ok());
+  EXPECT_TRUE(cache.changed_last());
+  // The same answer again: nothing parsed, nothing changed.
+  ASSERT_TRUE(cache.Update(text).ok());
+  EXPECT_FALSE(cache.changed_last());
+  EXPECT_EQ(cache.parsed_last(), 0);
+  EXPECT_EQ(cache.parents().size(), 1u);
+  // Reordered (the kubelet's way): not a change either.
+  ASSERT_TRUE(cache.Update(List({Pod("b", false), Pod("a", true)})).ok());
+  EXPECT_FALSE(cache.changed_last());
+  // An item updated, added or removed is.
+  ASSERT_TRUE(cache.Update(List({Pod("b", false), Pod("a", true, "img2")})).ok());
+  EXPECT_TRUE(cache.changed_last());
+  ASSERT_TRUE(cache.Update(List({Pod("b", false), Pod("a", true, "img2"), Pod("c", true)})).ok());
+  EXPECT_TRUE(cache.changed_last());
+  EXPECT_EQ(cache.parents().size(), 2u);
+  ASSERT_TRUE(cache.Update(List({Pod("c", true)})).ok());
+  EXPECT_TRUE(cache.changed_last());
+  EXPECT_EQ(cache.parents().size(), 1u);
+  // A bad answer changes nothing; the one before it still counts as the last.
+  EXPECT_FALSE(cache.Update("{\"items\": [").ok());
+  ASSERT_TRUE(cache.Update(List({Pod("c", true)})).ok());
+  EXPECT_FALSE(cache.changed_last());
+}
+
 TEST(ParentCacheTest, OtherNamespacesAndTextOnlyWhenAsked) {
   ParentCache cache("kube-system", /*keep_text=*/false);
   Json other = Pod("x", true);

@@ -404,6 +404,25 @@ TEST(HttpGetTest, GzipAnswersAreInflatedWhenAskedFor) {
   EXPECT_EQ(*again, list);
 }
 
+TEST(HttpGetTest, RepeatedGzipAnswersComeBackTheSame) {
+  // The same gzip'd bytes twice, then other ones, then a plain answer, then the first again.
+  const std::vector<std::string> bodies = {"first", "first", "second", "plain", "first", "second"};
+  std::atomic<int> n{0};
+  RawServer raw([&](const std::string&, int, int) {
+    const std::string& b = bodies[n++ % bodies.size()];
+    return RawServer::Reply{b == "plain" ? Ok(b) : Ok(Gzip(b), "Content-Encoding: gzip\r\n")};
+  });
+  HttpGetOptions o;
+  o.accept_gzip = true;
+  auto g = MustCreate(raw.url("/x"), o);
+  long code = 0;
+  for (const auto& want : bodies) {
+    auto body = g->Fetch(&code);
+    ASSERT_TRUE(body.ok()) << body.status();
+    EXPECT_EQ(*body, want);
+  }
+}
+
 TEST(HttpGetTest, GzipIsNeitherAskedForNorAcceptedByDefault) {
   std::string head_seen;
   RawServer raw([&](const std::string& head, int, int) {
