@@ -18,6 +18,7 @@
 #include "etcd/snapshot.h"
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
+#include "testing/process.h"
 
 namespace lifeboat::etcd {
 namespace {
@@ -59,19 +60,6 @@ std::vector<std::string> Keys(KvReader& r, absl::string_view prefix) {
   });
   EXPECT_TRUE(st.ok()) << st;
   return keys;
-}
-
-// A port nothing listens on (bound, then closed: the kernel answers with a reset).
-int DeadPort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in addr{};
-  addr.sin_family = AF_INET;
-  addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-  socklen_t len = sizeof addr;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&addr), &len);
-  ::close(fd);
-  return ntohs(addr.sin_port);
 }
 
 // A socket that accepts TCP connections (the kernel completes them) but never says a word:
@@ -271,7 +259,7 @@ TEST(EtcdClientTest, FailsOverFromDeadEndpointToLiveOne) {
   ASSERT_TRUE(etcd);
   ASSERT_TRUE(etcd->Etcdctl({"put", "/x", "y"}).ok());
   EtcdClientOptions o = OptionsFor(*etcd);
-  const std::string dead = absl::StrCat("https://127.0.0.1:", DeadPort());
+  const std::string dead = absl::StrCat("https://127.0.0.1:", lifeboat::testing::UnusedLoopbackPort());
   o.endpoints = dead + "," + etcd->endpoint();
   auto client = Connect(o);
   ASSERT_TRUE(client);
@@ -363,8 +351,8 @@ TEST(EtcdClientTest, PlainHttpClientAgainstTlsServerFails) {
 
 TEST(EtcdClientTest, UnreachableNamesEveryEndpoint) {
   EtcdClientOptions o;
-  const std::string a = absl::StrCat("http://127.0.0.1:", DeadPort());
-  const std::string b = absl::StrCat("http://127.0.0.1:", DeadPort());
+  const std::string a = absl::StrCat("http://127.0.0.1:", lifeboat::testing::UnusedLoopbackPort());
+  const std::string b = absl::StrCat("http://127.0.0.1:", lifeboat::testing::UnusedLoopbackPort());
   o.endpoints = a + " , " + b;
   auto client = Connect(o);
   ASSERT_TRUE(client);

@@ -1,12 +1,8 @@
-// Test-only helpers of src/node's tests: certificates made with the openssl CLI, httplib servers
-// on free loopback ports, and a port nothing listens on.
+// Test-only helpers of src/node's tests: certificates made with the openssl CLI and httplib
+// servers on free loopback ports.
 #pragma once
 
-#include <arpa/inet.h>
-#include <netinet/in.h>
 #include <stdlib.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
 #include <chrono>
 #include <filesystem>
@@ -69,16 +65,6 @@ class Running {
 };
 
 // A loopback port nothing listens on (right now).
-inline int FreePort() {
-  int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  ::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a);
-  socklen_t len = sizeof a;
-  ::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
+inline int FreePort() { return lifeboat::testing::UnusedLoopbackPort(); }
 
 }  // namespace lifeboat::node::testing

@@ -44,4 +44,7 @@ std::map<std::string, std::string> ReadTree(const std::string& root);
 // Path of the built lifeboat binary (or its bootkube/checkpoint links).
 std::string LifeboatBinary(const std::string& name = "lifeboat");
 
+// A loopback TCP port nothing listens on (bound, then closed: connecting gets a reset).
+int UnusedLoopbackPort();
+
 }  // namespace lifeboat::testing
