@@ -11,7 +11,6 @@
 #include <fstream>
 #include <random>
 #include <regex>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
@@ -34,17 +33,9 @@ using lifeboat::testing::Subprocess;
 using lifeboat::testing::Testbed;
 using Ms = std::chrono::milliseconds;
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Read(const fs::path& p) { return lifeboat::testing::ReadFile(p); }
 
-mode_t Mode(const fs::path& p) {
-  struct stat st;
-  return ::lstat(p.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
-}
+mode_t Mode(const fs::path& p) { return lifeboat::testing::FileMode(p); }
 
 bool WaitFor(const std::function<bool()>& cond, Ms timeout, Ms poll = Ms(200)) {
   auto end = std::chrono::steady_clock::now() + timeout;

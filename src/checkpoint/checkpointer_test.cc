@@ -5,13 +5,13 @@
 #include <atomic>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 #include <thread>
 
 #include "absl/strings/escaping.h"
 #include "base/file.h"
 #include "checkpoint/testing_sources.h"
 #include "gtest/gtest.h"
+#include "testing/process.h"
 
 namespace lifeboat::checkpoint {
 namespace {
@@ -20,17 +20,9 @@ namespace fs = std::filesystem;
 using std::chrono::seconds;
 using testing::FakeSources;
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Read(const fs::path& p) { return lifeboat::testing::ReadFile(p); }
 
-mode_t Mode(const fs::path& p) {
-  struct stat st;
-  return ::lstat(p.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
-}
+mode_t Mode(const fs::path& p) { return lifeboat::testing::FileMode(p); }
 
 Json Secret(const std::string& name, std::map<std::string, std::string> data) {
   Json d = Json::object();

@@ -3,11 +3,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "gtest/gtest.h"
+#include "testing/process.h"
 
 namespace lifeboat::checkpoint {
 namespace {
@@ -16,12 +16,7 @@ namespace fs = std::filesystem;
 
 const fs::path kGolden = fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/checkpoint/sanitize";
 
-std::string Read(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
+std::string Read(const fs::path& p) { return lifeboat::testing::ReadFile(p); }
 
 Json ReadJson(const fs::path& p) { return Json::parse(Read(p)); }
 

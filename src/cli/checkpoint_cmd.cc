@@ -14,7 +14,6 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
-#include "absl/time/time.h"
 #include "base/file.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -23,6 +22,7 @@
 #include "checkpoint/sources.h"
 #include "checkpoint/store.h"
 #include "cli/commands.h"
+#include "cli/duration.h"
 #include "kube/kubeconfig.h"
 #include "node/api_pods.h"
 #include "node/cri.h"
@@ -50,12 +50,12 @@ struct CheckpointFlags {
 };
 
 absl::StatusOr<checkpoint::Duration> Duration(const std::string& flag, const std::string& text) {
-  absl::Duration d;
-  if (!absl::ParseDuration(text, &d) || d < absl::ZeroDuration()) {
+  auto d = ParseDuration(text);
+  if (!d.ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat(flag, "=", text, " is not a duration (examples: 500ms, 30s, 2m, 1h30m)"));
   }
-  return absl::ToChronoNanoseconds(d);
+  return *d;
 }
 
 std::string Env(const char* name) {

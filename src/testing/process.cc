@@ -5,6 +5,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -123,6 +124,16 @@ bool Subprocess::WaitForOutput(const std::string& text, int timeout_ms) const {
   return false;
 }
 
+std::string ReadFile(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+}
+
+unsigned FileMode(const std::string& path) {
+  struct stat st;
+  return ::lstat(path.c_str(), &st) == 0 ? (st.st_mode & 07777) : 0;
+}
+
 std::map<std::string, std::string> ReadTree(const std::string& root) {
   namespace fs = std::filesystem;
   std::map<std::string, std::string> files;
@@ -130,9 +141,7 @@ std::map<std::string, std::string> ReadTree(const std::string& root) {
     if (!e.is_regular_file()) continue;
     char mode[8];
     snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(fs::status(e.path()).permissions()));
-    std::ifstream in(e.path(), std::ios::binary);
-    std::string content((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    files[fs::relative(e.path(), root).string()] = std::string(mode) + ":" + content;
+    files[fs::relative(e.path(), root).string()] = std::string(mode) + ":" + ReadFile(e.path());
   }
   return files;
 }

@@ -37,6 +37,12 @@ class Subprocess {
   std::string output_file_;
 };
 
+// The bytes of a file ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
+
+// The permission bits of a path, not following a symlink (0 when it does not exist).
+unsigned FileMode(const std::string& path);
+
 // Every regular file under `root` by relative path, as "<mode>:<content>" (mode in octal), so
 // that two trees compare equal only when names, modes and bytes all match.
 std::map<std::string, std::string> ReadTree(const std::string& root);
