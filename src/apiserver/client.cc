@@ -7,6 +7,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/http_status.h"
 #include "base/status.h"
 
 namespace lifeboat::apiserver {
@@ -32,25 +33,8 @@ absl::Status HttpStatus(long code, absl::string_view method, absl::string_view p
   }
   if (message.empty()) message = std::string(absl::StripAsciiWhitespace(body.substr(0, 300)));
   std::string text = absl::StrCat(method, " ", path, ": HTTP ", code, ": ", message);
-  switch (code) {
-    case 400:
-    case 422:
-      return absl::InvalidArgumentError(text);
-    case 401:
-      return absl::UnauthenticatedError(
-          absl::StrCat(text, " (the kubeconfig's credentials were not accepted)"));
-    case 403:
-      return absl::PermissionDeniedError(text);
-    case 404:
-      return absl::NotFoundError(text);
-    case 409:
-      return absl::AlreadyExistsError(text);
-    case 429:
-      return absl::UnavailableError(text);
-    default:
-      if (code >= 500) return absl::UnavailableError(text);
-      return absl::FailedPreconditionError(text);
-  }
+  if (code == 401) absl::StrAppend(&text, " (the kubeconfig's credentials were not accepted)");
+  return HttpError(code, text);
 }
 
 }  // namespace

@@ -1,8 +1,9 @@
 // HTTPS client for the Kubernetes API server, configured from a kubeconfig. TLS is verified
 // against the kubeconfig's CA (or the system store) unless the kubeconfig itself says
-// insecure-skip-tls-verify. API errors become Status carrying the API server's own message:
-// timeout/5xx -> Unavailable (worth retrying), 401 -> Unauthenticated, 403 -> PermissionDenied,
-// 404 -> NotFound, 409 -> AlreadyExists, other 4xx -> InvalidArgument/FailedPrecondition.
+// insecure-skip-tls-verify. API errors become Status carrying the API server's own message, with
+// the project's one HTTP status map (base/http_status.h): timeout/5xx/429 -> Unavailable (worth
+// retrying), 401 -> Unauthenticated, 403 -> PermissionDenied, 404 -> NotFound, 409 ->
+// AlreadyExists, 410 -> OutOfRange, 400/422 -> InvalidArgument, other 4xx -> FailedPrecondition.
 #pragma once
 
 #include <chrono>

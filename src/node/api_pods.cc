@@ -3,6 +3,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/http_status.h"
 #include "base/status.h"
 #include "kube/names.h"
 
@@ -29,17 +30,13 @@ std::string Url(const kube::Kubeconfig& config, absl::string_view path) {
   return absl::StrCat(absl::StripSuffix(config.server, "/"), path);
 }
 
-// The answer to a GET as a Status: the body on 200, else the code mapped as STYLE.md says.
+// The answer to a GET as a Status: the body on 2xx, else the code mapped by base/http_status.h.
 absl::StatusOr<absl::string_view> Answer(absl::StatusOr<absl::string_view> body, long code, absl::string_view url) {
   if (!body.ok()) return absl::UnavailableError(absl::StrCat("API server ", body.status().message()));
-  if (code == 200) return body;
+  if (code >= 200 && code < 300) return body;
   std::string text =
       absl::StrCat("API server ", url, ": HTTP ", code, ": ", absl::StripAsciiWhitespace(body->substr(0, 300)));
-  if (code == 401) return absl::UnauthenticatedError(text);
-  if (code == 403) return absl::PermissionDeniedError(text);
-  if (code == 404) return absl::NotFoundError(text);
-  if (code == 429 || code >= 500) return absl::UnavailableError(text);
-  return absl::FailedPreconditionError(text);
+  return HttpError(code, text);
 }
 
 }  // namespace

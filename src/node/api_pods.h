@@ -22,8 +22,8 @@ class ApiPodLister {
   ~ApiPodLister();
 
   // The list as JSON text, valid until the next call. Whether this succeeds is "API available".
-  // Errors: Unavailable (unreachable, timeout, 5xx, 429), Unauthenticated (401),
-  // PermissionDenied (403: the Role needs list on pods), others FailedPrecondition.
+  // Errors (base/http_status.h): Unavailable (unreachable, timeout, 5xx, 429), Unauthenticated
+  // (401), PermissionDenied (403: the Role needs list on pods), others as mapped there.
   absl::StatusOr<absl::string_view> List();
 
   // The request's path and query, for tests.

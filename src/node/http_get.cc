@@ -13,12 +13,14 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <unistd.h>
-#include <zlib.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstring>
+#include <functional>
 #include <mutex>
 
 #include "absl/strings/ascii.h"
@@ -30,6 +32,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "base/status.h"
+#include "node/http_response.h"
 
 namespace lifeboat::node::internal {
 namespace {
@@ -37,8 +40,6 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr size_t kMaxBody = size_t{64} << 20;
-constexpr size_t kMaxHeaders = size_t{64} << 10;
-constexpr size_t kMaxChunkLine = 4096;
 constexpr size_t kReadSize = size_t{16} << 10;
 constexpr auto kConnectCap = std::chrono::seconds(3);
 constexpr char kSystemTrustStore[] = "/etc/ssl/certs/ca-certificates.crt";
@@ -209,28 +210,6 @@ bool HasHeader(const std::vector<std::string>& headers, absl::string_view name) 
   return false;
 }
 
-// Parses a chunk-size line ("1a2b;ext=1"): hex digits, optional extensions.
-bool ParseChunkSize(absl::string_view line, size_t* size) {
-  line = absl::StripAsciiWhitespace(line.substr(0, line.find(';')));
-  if (line.empty() || line.size() > 15) return false;
-  size_t v = 0;
-  for (char c : line) {
-    int d;
-    if (c >= '0' && c <= '9') {
-      d = c - '0';
-    } else if (c >= 'a' && c <= 'f') {
-      d = c - 'a' + 10;
-    } else if (c >= 'A' && c <= 'F') {
-      d = c - 'A' + 10;
-    } else {
-      return false;
-    }
-    v = v * 16 + d;
-  }
-  *size = v;
-  return true;
-}
-
 }  // namespace
 
 struct HttpGet::Impl {
@@ -241,20 +220,21 @@ struct HttpGet::Impl {
   std::string request;                    // reused per request
   std::string target;                     // the URL being fetched, for messages
   std::string body;                       // kept between calls; cleared, not freed
-  std::string gzipped;                    // a gzip'd body as received, inflated into `body`
-  std::string* sink = &body;              // where the body being read goes
-  z_stream zs{};                          // set up on the first gzip'd answer, then reset
-  bool zs_ready = false;
-  std::string rbuf;                       // receive buffer: [rpos, rend) holds unread bytes
-  size_t rpos = 0, rend = 0;
+  std::string rbuf;                       // receive buffer, kReadSize
+  HttpResponseParser parser;
 
   // Connection state.
   int fd = -1;
   int requests_on_connection = 0;
-  bool got_response_bytes = false;  // this attempt has seen a byte of the response
-  Clock::time_point deadline;
+  bool got_response_bytes = false;    // this attempt has seen a byte of the response
+  Clock::time_point deadline;         // of the whole request
+  std::chrono::milliseconds idle{0};  // >0: also the longest wait for the next byte (Stream)
   bool timed_out = false;
+  bool idle_timed_out = false;
   int io_errno = 0;
+  int cancel_fd = -1;  // eventfd: readable once Cancel was called
+  std::atomic<bool> cancel_requested{false};
+  bool cancelled = false;
 
   // TLS state; the ssl context and its record buffers live as long as this object and are reset,
   // not reallocated, when the connection is replaced.
@@ -276,8 +256,8 @@ struct HttpGet::Impl {
     mbedtls_ssl_session_init(&session);
   }
   ~Impl() {
-    if (zs_ready) inflateEnd(&zs);
     Close();
+    if (cancel_fd >= 0) ::close(cancel_fd);
     mbedtls_ssl_session_free(&session);
     mbedtls_ssl_free(&ssl);
     mbedtls_ssl_config_free(&conf);
@@ -287,13 +267,14 @@ struct HttpGet::Impl {
   }
 
   absl::Status Fail(absl::string_view reason) const {
+    if (cancelled) return absl::CancelledError(absl::StrCat(target, ": cancelled"));
     return absl::UnavailableError(absl::StrCat(target, ": ", reason));
   }
   absl::Status TimedOut(absl::string_view during) const {
+    if (idle_timed_out) {
+      return Fail(absl::StrCat("timed out: nothing received for ", idle.count(), " ms ", during));
+    }
     return Fail(absl::StrCat("timed out after ", options.timeout.count(), " ms ", during));
-  }
-  absl::Status Malformed(absl::string_view what) const {
-    return Fail(absl::StrCat("malformed HTTP response: ", what));
   }
 
   absl::Status SetUpTls();
@@ -304,6 +285,7 @@ struct HttpGet::Impl {
   bool IdleConnectionUsable();
 
   int Wait(int sock, short events, Clock::time_point until);
+  int WaitIo(short events);
   long SockSend(const unsigned char* p, size_t n);
   long SockRecv(unsigned char* p, size_t n);
   static int BioSend(void* ctx, const unsigned char* p, size_t n);
@@ -312,13 +294,17 @@ struct HttpGet::Impl {
 
   absl::Status Write(absl::string_view data);
   absl::StatusOr<size_t> Read(char* p, size_t n);
-  absl::StatusOr<bool> Fill();
-  absl::Status Exchange(absl::string_view path, long* http_code, bool* keep_alive);
-  absl::StatusOr<absl::string_view> NextLine(absl::string_view what);
-  absl::Status ReadExact(size_t n);
-  absl::Status ReadChunked();
-  absl::Status ReadToClose();
-  absl::Status Inflate();
+  // One request and its whole answer, the decoded body going to `on_body` (`on_status` first).
+  absl::Status Exchange(absl::string_view method, absl::string_view path,
+                        absl::string_view req_body, absl::string_view content_type, size_t max_body,
+                        const std::function<absl::Status(long)>& on_status,
+                        const std::function<absl::Status(absl::string_view)>& on_body,
+                        long* http_code, bool* keep_alive, bool* handler_failed);
+  // Exchange on the kept-alive connection or a new one, retrying once on a stale connection.
+  absl::Status Run(absl::string_view method, absl::string_view path, absl::string_view req_body,
+                   absl::string_view content_type, size_t max_body,
+                   const std::function<absl::Status(long)>& on_status,
+                   const std::function<absl::Status(absl::string_view)>& on_body, long* http_code);
 };
 
 namespace {
@@ -327,11 +313,13 @@ namespace {
 // and the API server send is most of the checkpointer's CPU; mbedTLS 2.28 decrypts
 // ChaCha20-Poly1305 at ~300 MB/s and AES-128-GCM at ~220 MB/s here (it multiplies GHASH one block
 // at a time), and Go servers take the client's first choice.
-const int kCipherSuites[] = {
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256, MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,       MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
-    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,       MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-    0};
+const int kCipherSuites[] = {MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+                             MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+                             MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+                             MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+                             MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+                             MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+                             0};
 
 }  // namespace
 
@@ -439,7 +427,7 @@ void HttpGet::Impl::Close() {
   fd = -1;
   if (tls_ready) mbedtls_ssl_session_reset(&ssl);
   requests_on_connection = 0;
-  rpos = rend = 0;
+  parser.Reset(false, 0);
 }
 
 // An idle kept-alive connection that has become readable was closed by the server (or carries
@@ -452,15 +440,23 @@ bool HttpGet::Impl::IdleConnectionUsable() {
   return false;
 }
 
+// Waits for `events` on `sock` until `until`, or until Cancel. 1: ready; 0: timed out; -1: error
+// (io_errno) or cancelled.
 int HttpGet::Impl::Wait(int sock, short events, Clock::time_point until) {
   for (;;) {
     auto now = Clock::now();
     long ms = 0;
     if (until > now) {
-      ms = std::chrono::ceil<std::chrono::milliseconds>(until - now).count();
+      ms = static_cast<long>(std::min<int64_t>(
+          std::chrono::ceil<std::chrono::milliseconds>(until - now).count(), 1 << 30));
     }
-    pollfd p{sock, events, 0};
-    int r = ::poll(&p, 1, static_cast<int>(std::min<long>(ms, 1 << 30)));
+    pollfd p[2] = {{sock, events, 0}, {cancel_fd, POLLIN, 0}};
+    int r = ::poll(p, cancel_fd >= 0 ? 2 : 1, static_cast<int>(ms));
+    if (r > 0 && cancel_fd >= 0 && (p[1].revents & POLLIN)) {
+      cancelled = true;
+      io_errno = ECANCELED;
+      return -1;
+    }
     if (r > 0) return 1;
     if (r == 0) {
       if (Clock::now() >= until) return 0;
@@ -472,6 +468,26 @@ int HttpGet::Impl::Wait(int sock, short events, Clock::time_point until) {
   }
 }
 
+// Waits for the connection, bounded by the request's deadline and, while streaming, by the idle
+// timeout counted from now (the last byte that came).
+int HttpGet::Impl::WaitIo(short events) {
+  Clock::time_point until = deadline;
+  bool by_idle = false;
+  if (idle.count() > 0) {
+    Clock::time_point idle_until = Clock::now() + idle;
+    if (idle_until < until) {
+      until = idle_until;
+      by_idle = true;
+    }
+  }
+  int w = Wait(fd, events, until);
+  if (w == 0) {
+    timed_out = true;
+    idle_timed_out = by_idle;
+  }
+  return w;
+}
+
 long HttpGet::Impl::SockSend(const unsigned char* p, size_t n) {
   for (;;) {
     ssize_t r = ::send(fd, p, n, MSG_NOSIGNAL);
@@ -481,9 +497,7 @@ long HttpGet::Impl::SockSend(const unsigned char* p, size_t n) {
       io_errno = errno;
       return -1;
     }
-    int w = Wait(fd, POLLOUT, deadline);
-    if (w == 0) timed_out = true;
-    if (w <= 0) return -1;
+    if (WaitIo(POLLOUT) <= 0) return -1;
   }
 }
 
@@ -496,9 +510,7 @@ long HttpGet::Impl::SockRecv(unsigned char* p, size_t n) {
       io_errno = errno;
       return -1;
     }
-    int w = Wait(fd, POLLIN, deadline);
-    if (w == 0) timed_out = true;
-    if (w <= 0) return -1;
+    if (WaitIo(POLLIN) <= 0) return -1;
   }
 }
 
@@ -585,7 +597,7 @@ absl::Status HttpGet::Impl::Connect() {
                                : absl::StrJoin(errors, "; "));
   }
   requests_on_connection = 0;
-  rpos = rend = 0;
+  parser.Reset(false, 0);
   if (url.tls) return Handshake();
   return absl::OkStatus();
 }
@@ -704,233 +716,119 @@ absl::StatusOr<size_t> HttpGet::Impl::Read(char* p, size_t n) {
   return static_cast<size_t>(r);
 }
 
-// Reads more into rbuf after the unread bytes. false at EOF.
-absl::StatusOr<bool> HttpGet::Impl::Fill() {
-  if (rpos > 0) {
-    std::memmove(rbuf.data(), rbuf.data() + rpos, rend - rpos);
-    rend -= rpos;
-    rpos = 0;
-  }
-  if (rend == rbuf.size()) rbuf.resize(std::min(rbuf.size() * 2, kMaxHeaders + kReadSize));
-  LB_ASSIGN_OR_RETURN(size_t n, Read(rbuf.data() + rend, rbuf.size() - rend));
-  rend += n;
-  return n > 0;
-}
-
-absl::StatusOr<absl::string_view> HttpGet::Impl::NextLine(absl::string_view what) {
-  for (;;) {
-    absl::string_view avail(rbuf.data() + rpos, rend - rpos);
-    size_t nl = avail.find('\n');
-    if (nl != absl::string_view::npos) {
-      rpos += nl + 1;
-      return absl::StripSuffix(avail.substr(0, nl), "\r");
-    }
-    if (avail.size() > kMaxChunkLine) return Malformed(absl::StrCat(what, " line too long"));
-    LB_ASSIGN_OR_RETURN(bool more, Fill());
-    if (!more) return Fail(absl::StrCat("the connection closed in the middle of the ", what));
-  }
-}
-
-absl::Status HttpGet::Impl::ReadExact(size_t n) {
-  if (n > kMaxBody - std::min(kMaxBody, sink->size())) {
-    return Fail(absl::StrCat("the response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
-  }
-  size_t have = std::min(n, rend - rpos);
-  sink->append(rbuf.data() + rpos, have);
-  rpos += have;
-  size_t off = sink->size(), left = n - have;
-  if (left == 0) return absl::OkStatus();
-  sink->resize(off + left);
-  while (left > 0) {
-    LB_ASSIGN_OR_RETURN(size_t r, Read(sink->data() + off, left));
-    if (r == 0) {
-      return Fail(absl::StrCat("the connection closed in the middle of the body (", left,
-                               " bytes missing)"));
-    }
-    off += r;
-    left -= r;
-  }
-  return absl::OkStatus();
-}
-
-absl::Status HttpGet::Impl::ReadChunked() {
-  for (;;) {
-    LB_ASSIGN_OR_RETURN(absl::string_view line, NextLine("chunked body"));
-    size_t size = 0;
-    if (!ParseChunkSize(line, &size)) return Malformed("bad chunk size");
-    if (size == 0) break;
-    LB_RETURN_IF_ERROR(ReadExact(size));
-    LB_ASSIGN_OR_RETURN(absl::string_view end, NextLine("chunked body"));
-    if (!end.empty()) return Malformed("chunk not followed by CRLF");
-  }
-  // Trailer fields, if any, up to the empty line.
-  for (size_t total = 0;;) {
-    LB_ASSIGN_OR_RETURN(absl::string_view line, NextLine("chunked body trailer"));
-    if (line.empty()) return absl::OkStatus();
-    total += line.size();
-    if (total > kMaxHeaders) return Malformed("trailer too long");
-  }
-}
-
-absl::Status HttpGet::Impl::ReadToClose() {
-  sink->append(rbuf.data() + rpos, rend - rpos);
-  rpos = rend = 0;
-  for (;;) {
-    if (sink->size() > kMaxBody) {
-      return Fail(absl::StrCat("the response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
-    }
-    size_t off = sink->size();
-    sink->resize(off + kReadSize);
-    auto r = Read(sink->data() + off, kReadSize);
-    if (!r.ok()) {
-      sink->resize(off);
-      return r.status();
-    }
-    sink->resize(off + *r);
-    if (*r == 0) return absl::OkStatus();
-  }
-}
-
-// Sends one GET and reads its whole response into `body`.
-absl::Status HttpGet::Impl::Exchange(absl::string_view path, long* http_code, bool* keep_alive) {
+absl::Status HttpGet::Impl::Exchange(absl::string_view method, absl::string_view path,
+                                     absl::string_view req_body, absl::string_view content_type,
+                                     size_t max_body,
+                                     const std::function<absl::Status(long)>& on_status,
+                                     const std::function<absl::Status(absl::string_view)>& on_body,
+                                     long* http_code, bool* keep_alive, bool* handler_failed) {
   request.clear();
-  absl::StrAppend(&request, "GET ", path, " HTTP/1.1\r\n", header_block, "\r\n");
-  LB_RETURN_IF_ERROR(Write(request));
-
-  int code = 0;
-  bool gzip = false;
-  bool http10 = false, close = false, keep_alive_header = false, chunked = false,
-       has_length = false;
-  uint64_t length = 0;
-  do {  // 1xx interim responses precede the real one
-    size_t end;
-    for (;;) {
-      absl::string_view avail(rbuf.data() + rpos, rend - rpos);
-      end = avail.find("\r\n\r\n");
-      if (end != absl::string_view::npos) break;
-      if (avail.size() >= kMaxHeaders) return Malformed("headers longer than 64 KiB");
-      LB_ASSIGN_OR_RETURN(bool more, Fill());
-      if (!more) {
-        if (rend == rpos && !got_response_bytes)
-          return Fail("the server closed the connection without a response");
-        return Fail("the connection closed in the middle of the response headers");
-      }
-    }
-    absl::string_view head(rbuf.data() + rpos, end);
-    rpos += end + 4;
-    size_t eol = head.find("\r\n");
-    absl::string_view status_line = head.substr(0, eol);
-    absl::string_view fields =
-        eol == absl::string_view::npos ? absl::string_view() : head.substr(eol + 2);
-    if (!absl::StartsWith(status_line, "HTTP/1.") || status_line.size() < 12 ||
-        status_line[8] != ' ' || (status_line.size() > 12 && status_line[12] != ' ') ||
-        !absl::SimpleAtoi(status_line.substr(9, 3), &code) || code < 100 || code > 999 ||
-        !std::all_of(status_line.begin() + 9, status_line.begin() + 12, absl::ascii_isdigit)) {
-      return Malformed(
-          absl::StrCat("bad status line \"", absl::CEscape(status_line.substr(0, 80)), "\""));
-    }
-    http10 = status_line[7] == '0';
-    close = keep_alive_header = chunked = has_length = gzip = false;
-    length = 0;
-    for (absl::string_view field : absl::StrSplit(fields, "\r\n")) {
-      if (field.empty()) continue;
-      if (field[0] == ' ' || field[0] == '\t') continue;  // obsolete line folding: ignored
-      size_t colon = field.find(':');
-      if (colon == absl::string_view::npos || colon == 0) {
-        return Malformed(absl::StrCat("header line without a name: \"",
-                                      absl::CEscape(field.substr(0, 80)), "\""));
-      }
-      absl::string_view name = field.substr(0, colon);
-      absl::string_view value = absl::StripAsciiWhitespace(field.substr(colon + 1));
-      if (absl::EqualsIgnoreCase(name, "Content-Length")) {
-        uint64_t v = 0;
-        if (value.empty() || value.size() > 19 ||
-            !std::all_of(value.begin(), value.end(), absl::ascii_isdigit) ||
-            !absl::SimpleAtoi(value, &v) || (has_length && v != length)) {
-          return Malformed("bad Content-Length");
-        }
-        has_length = true;
-        length = v;
-      } else if (absl::EqualsIgnoreCase(name, "Transfer-Encoding")) {
-        std::string lower = absl::AsciiStrToLower(value);
-        chunked = absl::EndsWith(absl::StripTrailingAsciiWhitespace(lower), "chunked");
-        if (!chunked)
-          close = true;  // some other coding: only the end of the connection delimits it
-      } else if (absl::EqualsIgnoreCase(name, "Content-Encoding")) {
-        if (absl::EqualsIgnoreCase(value, "gzip") && options.accept_gzip) {
-          gzip = true;
-        } else if (!value.empty() && !absl::EqualsIgnoreCase(value, "identity")) {
-          return Malformed(absl::StrCat("unexpected Content-Encoding \"", absl::CEscape(value.substr(0, 40)), "\""));
-        }
-      } else if (absl::EqualsIgnoreCase(name, "Connection")) {
-        for (absl::string_view token : absl::StrSplit(value, ',')) {
-          token = absl::StripAsciiWhitespace(token);
-          if (absl::EqualsIgnoreCase(token, "close")) close = true;
-          if (absl::EqualsIgnoreCase(token, "keep-alive")) keep_alive_header = true;
-        }
-      }
-    }
-    if (code == 101) return Malformed("unexpected 101 Switching Protocols");
-  } while (code >= 100 && code < 200);
-
-  if (http10 && !keep_alive_header) close = true;
-  body.clear();
-  gzipped.clear();
-  // A gzip'd body is read aside and inflated into `body`: each buffer keeps its own capacity
-  // from answer to answer (a few dozen KiB, a few hundred) instead of both growing to the larger.
-  sink = gzip ? &gzipped : &body;
-  if (code == 204 || code == 304) {
-    // no body
-  } else if (chunked) {
-    LB_RETURN_IF_ERROR(ReadChunked());
-  } else if (has_length) {
-    if (length > kMaxBody) {
-      return Fail(absl::StrCat("the response body (", length, " bytes) exceeds the limit of ",
-                               kMaxBody >> 20, " MiB"));
-    }
-    LB_RETURN_IF_ERROR(ReadExact(static_cast<size_t>(length)));
-  } else {
-    LB_RETURN_IF_ERROR(ReadToClose());
-    close = true;
+  absl::StrAppend(&request, method, " ", path, " HTTP/1.1\r\n", header_block);
+  if (!content_type.empty()) absl::StrAppend(&request, "Content-Type: ", content_type, "\r\n");
+  if (!req_body.empty() || (method != "GET" && method != "HEAD")) {
+    absl::StrAppend(&request, "Content-Length: ", req_body.size(), "\r\n");
   }
-  if (gzip && !gzipped.empty()) LB_RETURN_IF_ERROR(Inflate());
-  // Bytes beyond the response were never asked for: the connection's framing cannot be trusted.
-  if (rpos != rend) close = true;
-  rpos = rend = 0;
-  *http_code = code;
-  *keep_alive = !close;
+  absl::StrAppend(&request, "\r\n");
+  LB_RETURN_IF_ERROR(Write(request));
+  if (!req_body.empty()) LB_RETURN_IF_ERROR(Write(req_body));
+
+  parser.Reset(options.accept_gzip, max_body, method == "HEAD");
+  bool status_reported = false;
+  absl::Status handler_status;  // the first error of on_status/on_body, returned as it is
+  auto sink = [&](absl::string_view piece) -> absl::Status {
+    if (!status_reported) {
+      status_reported = true;
+      if (on_status) handler_status = on_status(parser.head().code);
+      if (!handler_status.ok()) return absl::CancelledError();
+    }
+    handler_status = on_body(piece);
+    return handler_status.ok() ? absl::OkStatus() : absl::CancelledError();
+  };
+  bool extra = false;  // bytes beyond the response: the connection's framing cannot be trusted
+  while (!parser.done()) {
+    LB_ASSIGN_OR_RETURN(size_t n, Read(rbuf.data(), rbuf.size()));
+    absl::Status st;
+    if (n == 0) {
+      st = parser.FeedEof();
+      if (st.ok()) break;
+    } else {
+      auto used = parser.Feed(absl::string_view(rbuf.data(), n), sink);
+      if (used.ok()) {
+        extra = *used < n;
+      } else {
+        st = used.status();
+      }
+    }
+    if (!handler_status.ok()) {
+      *handler_failed = true;
+      return handler_status;
+    }
+    if (!st.ok()) return Fail(st.message());
+    if (parser.head_done() && !status_reported && on_status) {
+      status_reported = true;
+      absl::Status s = on_status(parser.head().code);
+      if (!s.ok()) {
+        *handler_failed = true;
+        return s;
+      }
+    }
+  }
+  if (!status_reported && on_status) {  // a response without a body
+    absl::Status s = on_status(parser.head().code);
+    if (!s.ok()) {
+      *handler_failed = true;
+      return s;
+    }
+  }
+  *http_code = parser.head().code;
+  *keep_alive = !parser.head().close && !extra;
   return absl::OkStatus();
 }
 
-absl::Status HttpGet::Impl::Inflate() {
-  if (!zs_ready) {
-    if (inflateInit2(&zs, 16 + MAX_WBITS) != Z_OK) return Fail("cannot set up gzip decoding");  // 16: gzip
-    zs_ready = true;
+absl::Status HttpGet::Impl::Run(absl::string_view method, absl::string_view path,
+                                absl::string_view req_body, absl::string_view content_type,
+                                size_t max_body, const std::function<absl::Status(long)>& on_status,
+                                const std::function<absl::Status(absl::string_view)>& on_body,
+                                long* http_code) {
+  if (path == url.path) {
+    target = *base_url;
   } else {
-    inflateReset(&zs);
+    target.clear();
+    absl::StrAppend(&target, url.tls ? "https://" : "http://", url.authority, path);
   }
-  body.clear();
-  zs.next_in = reinterpret_cast<Bytef*>(gzipped.data());
-  zs.avail_in = static_cast<uInt>(gzipped.size());
-  for (;;) {
-    size_t have = body.size();
-    size_t room = std::max<size_t>({gzipped.size() * 4, body.capacity() - have, size_t{64} << 10});
-    if (have + room > kMaxBody) room = kMaxBody - have;
-    if (room == 0) {
-      return Fail(absl::StrCat("the inflated response body exceeds the limit of ", kMaxBody >> 20, " MiB"));
+  timed_out = idle_timed_out = false;
+  cancelled = cancel_requested.load();
+  if (cancelled) return Fail("");
+  if (fd >= 0 && !IdleConnectionUsable()) Close();
+  for (int attempt = 0;; ++attempt) {
+    bool reused = fd >= 0 && requests_on_connection > 0;
+    io_errno = 0;
+    got_response_bytes = false;
+    absl::Status s;
+    if (fd < 0) s = Connect();
+    bool keep_alive = false, handler_failed = false;
+    long code = 0;
+    if (s.ok()) {
+      s = Exchange(method, path, req_body, content_type, max_body, on_status, on_body, &code,
+                   &keep_alive, &handler_failed);
     }
-    body.resize(have + room);
-    zs.next_out = reinterpret_cast<Bytef*>(body.data() + have);
-    zs.avail_out = static_cast<uInt>(room);
-    int ret = inflate(&zs, Z_NO_FLUSH);
-    body.resize(have + room - zs.avail_out);
-    if (ret == Z_STREAM_END) break;
-    if (ret == Z_BUF_ERROR && zs.avail_in == 0) return Malformed("truncated gzip body");
-    if (ret != Z_OK && ret != Z_BUF_ERROR) {
-      return Malformed(absl::StrCat("bad gzip body (", zs.msg ? zs.msg : "zlib error", ")"));
+    if (s.ok()) {
+      ++requests_on_connection;
+      if (!keep_alive) Close();
+      *http_code = code;
+      return absl::OkStatus();
+    }
+    Close();
+    if (handler_failed) return s;
+    // A kept-alive connection the server dropped while idle fails before any response byte;
+    // that request never reached the application, so one fresh connection is worth a try
+    // (for requests that are safe to repeat).
+    bool idempotent = method == "GET" || method == "HEAD";
+    if (!(idempotent && reused && attempt == 0 && !got_response_bytes && !timed_out &&
+          !cancelled)) {
+      return s;
     }
   }
-  return absl::OkStatus();
 }
 
 HttpGet::~HttpGet() = default;
@@ -972,6 +870,10 @@ absl::StatusOr<std::unique_ptr<HttpGet>> HttpGet::Create(std::string url, HttpGe
   if (!o.token.empty())
     absl::StrAppend(&im.header_block, "Authorization: Bearer ", o.token, "\r\n");
   im.rbuf.resize(kReadSize);
+  im.cancel_fd = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (im.cancel_fd < 0) {
+    return absl::InternalError(absl::StrCat(g->url_, ": eventfd: ", std::strerror(errno)));
+  }
   if (im.url.tls) LB_RETURN_IF_ERROR(im.SetUpTls());
   return g;
 }
@@ -980,45 +882,88 @@ absl::StatusOr<absl::string_view> HttpGet::Fetch(long* http_code) {
   return FetchPath(impl_->url.path, http_code);
 }
 
-absl::StatusOr<absl::string_view> HttpGet::FetchPath(absl::string_view path_and_query,
-                                                     long* http_code) {
-  Impl& im = *impl_;
+namespace {
+
+absl::Status CheckPath(const std::string& url, absl::string_view path_and_query) {
   if (path_and_query.empty() || path_and_query[0] != '/' ||
       !std::all_of(path_and_query.begin(), path_and_query.end(), IsTokenOrPathChar)) {
-    return absl::InvalidArgumentError(absl::StrCat(url_, ": path \"", absl::CEscape(path_and_query),
+    return absl::InvalidArgumentError(absl::StrCat(url, ": path \"", absl::CEscape(path_and_query),
                                                    "\" must start with / and contain no spaces"));
   }
-  if (path_and_query == im.url.path) {
-    im.target = url_;
-  } else {
-    im.target.clear();
-    absl::StrAppend(&im.target, im.url.tls ? "https://" : "http://", im.url.authority,
-                    path_and_query);
+  return absl::OkStatus();
+}
+
+bool IsToken(absl::string_view s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) {
+    return absl::ascii_isalnum(c) || absl::StrContains("!#$%&'*+-.^_`|~", c);
+  });
+}
+
+}  // namespace
+
+absl::StatusOr<absl::string_view> HttpGet::FetchPath(absl::string_view path_and_query,
+                                                     long* http_code) {
+  return Send("GET", path_and_query, "", "", http_code);
+}
+
+absl::StatusOr<absl::string_view> HttpGet::Send(absl::string_view method,
+                                                absl::string_view path_and_query,
+                                                absl::string_view body,
+                                                absl::string_view content_type, long* http_code) {
+  Impl& im = *impl_;
+  LB_RETURN_IF_ERROR(CheckPath(url_, path_and_query));
+  if (!IsToken(method) || !std::all_of(content_type.begin(), content_type.end(),
+                                       [](char c) { return c == ' ' || IsTokenOrPathChar(c); })) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(url_, ": bad method \"", absl::CEscape(method.substr(0, 20)),
+                     "\" or content type \"", absl::CEscape(content_type.substr(0, 60)), "\""));
   }
   im.deadline = Clock::now() + im.options.timeout;
-  im.timed_out = false;
+  im.idle = std::chrono::milliseconds(0);
   im.body.clear();  // keeps its capacity: no new buffer every tick
-  if (im.fd >= 0 && !im.IdleConnectionUsable()) im.Close();
-  for (int attempt = 0;; ++attempt) {
-    bool reused = im.fd >= 0 && im.requests_on_connection > 0;
-    im.io_errno = 0;
-    im.got_response_bytes = false;
-    absl::Status s;
-    if (im.fd < 0) s = im.Connect();
-    bool keep_alive = false;
-    long code = 0;
-    if (s.ok()) s = im.Exchange(path_and_query, &code, &keep_alive);
-    if (s.ok()) {
-      ++im.requests_on_connection;
-      if (!keep_alive) im.Close();
-      *http_code = code;
-      return absl::string_view(im.body);
+  std::string& out = im.body;
+  HttpResponseParser& parser = im.parser;
+  std::function<absl::Status(absl::string_view)> on_body = [&out,
+                                                            &parser](absl::string_view piece) {
+    // A plain body of known length is read into a buffer of exactly its size.
+    if (out.empty() && parser.head().has_length && !parser.head().gzip) {
+      out.reserve(static_cast<size_t>(parser.head().content_length));
     }
-    im.Close();
-    // A kept-alive connection the server dropped while idle fails before any response byte;
-    // that request never reached the application, so one fresh connection is worth a try.
-    if (!(reused && attempt == 0 && !im.got_response_bytes && !im.timed_out)) return s;
+    out.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  };
+  long code = 0;
+  absl::Status s =
+      im.Run(method, path_and_query, body, content_type, kMaxBody, nullptr, on_body, &code);
+  if (!s.ok()) {
+    im.body.clear();
+    return s;
   }
+  *http_code = code;
+  return absl::string_view(im.body);
+}
+
+absl::Status HttpGet::Stream(absl::string_view path_and_query, const StreamOptions& options,
+                             const StreamHandlers& handlers) {
+  Impl& im = *impl_;
+  LB_RETURN_IF_ERROR(CheckPath(url_, path_and_query));
+  if (!handlers.on_body) {
+    return absl::InvalidArgumentError(absl::StrCat(url_, ": a stream needs a body handler"));
+  }
+  auto now = Clock::now();
+  im.deadline =
+      options.max_duration.count() > 0 ? now + options.max_duration : Clock::time_point::max();
+  im.idle = options.idle_timeout.count() > 0 ? options.idle_timeout : im.options.timeout;
+  long code = 0;
+  return im.Run("GET", path_and_query, "", "", 0, handlers.on_status, handlers.on_body, &code);
+}
+
+void HttpGet::Cancel() {
+  Impl& im = *impl_;
+  im.cancel_requested = true;
+  uint64_t one = 1;
+  ssize_t r = ::write(im.cancel_fd, &one, sizeof one);
+  (void)r;
 }
 
 }  // namespace lifeboat::node::internal

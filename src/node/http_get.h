@@ -1,5 +1,6 @@
-// Internal to src/node: a small HTTP/1.1 GET client over POSIX sockets and mbedTLS 2.28, for the
-// checkpointer's repeated polls of the kubelet and the API server.
+// Internal to src/node: a small HTTP/1.1 client over POSIX sockets and mbedTLS 2.28, for the
+// checkpointer's repeated polls of the kubelet and the API server and its watch. The bytes of an
+// answer are parsed by HttpResponseParser (http_response.h); this is the transport.
 //
 // Why not libcurl: the checkpointer must fit in 8 MiB of resident memory, and libcurl with OpenSSL
 // 3 costs about 6 MiB of that on its own; an mbedTLS client costs well under 1 MiB after a
@@ -9,10 +10,12 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
 
+#include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 
@@ -50,6 +53,40 @@ class HttpGet {
   // Like Fetch, for another path (with optional query) on the same scheme, host and port, over
   // the same kept-alive connection. `path_and_query` must start with '/' (InvalidArgument if not).
   absl::StatusOr<absl::string_view> FetchPath(absl::string_view path_and_query, long* http_code);
+
+  // Like FetchPath with another method (POST, PUT, ...) and a request body, sent with its
+  // Content-Length and `content_type` (if not empty). Only GET is retried on a stale connection.
+  absl::StatusOr<absl::string_view> Send(absl::string_view method, absl::string_view path_and_query,
+                                         absl::string_view body, absl::string_view content_type,
+                                         long* http_code);
+
+  // A GET whose answer is handed over as it arrives, for a watch (`?watch=1`: a chunked stream of
+  // JSON events, one per line, that ends only when the server ends it). The body is decoded
+  // (chunked, gzip) but not split: a piece may hold part of an event or several.
+  struct StreamHandlers {
+    // Once the status line and headers are in, before any of the body. Non-OK: the request ends
+    // (the connection is closed) and Stream returns this status.
+    std::function<absl::Status(long http_code)> on_status;
+    // Each piece of the body, in order. Non-OK: as for on_status.
+    std::function<absl::Status(absl::string_view piece)> on_body;
+  };
+  struct StreamOptions {
+    // The longest wait for the next byte (connect and handshake included); 0: options.timeout.
+    // A watch should allow more than the server's bookmark/keep-alive interval.
+    std::chrono::milliseconds idle_timeout{0};
+    // Bounds the whole request; 0: none (until the server ends the answer, or Cancel).
+    std::chrono::milliseconds max_duration{0};
+  };
+  // OK when the server ended the answer cleanly (its status was given to on_status); the
+  // connection is kept for the next request if the server allows. Unavailable for transport,
+  // TLS and framing failures and timeouts, as for Fetch; Cancelled after Cancel; a handler's error.
+  absl::Status Stream(absl::string_view path_and_query, const StreamOptions& options,
+                      const StreamHandlers& handlers);
+
+  // From any thread: the request in progress (Fetch, Send or Stream) ends with Cancelled as soon
+  // as it waits for the network, and every later request on this object fails with Cancelled.
+  // For shutting a watch down.
+  void Cancel();
 
   const std::string& url() const { return url_; }
 

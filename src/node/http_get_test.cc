@@ -15,6 +15,7 @@
 #include <functional>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <thread>
 #include <vector>
 
@@ -799,6 +800,150 @@ TEST_F(HttpGetTlsTest, SessionSurvivesServerClosingIdleConnection) {
   auto body = g->Fetch(&code);
   ASSERT_TRUE(body.ok()) << body.status();
   EXPECT_EQ(*body, "hi");
+}
+
+}  // namespace
+}  // namespace lifeboat::node::internal
+
+namespace lifeboat::node::internal {
+namespace {
+
+// A watch's answer: headers and chunked events, with the connection left open after them.
+std::string WatchHead() {
+  return "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n";
+}
+std::string WatchChunk(const std::string& event) {
+  std::ostringstream size;
+  size << std::hex << event.size();
+  return size.str() + "\r\n" + event + "\r\n";
+}
+
+TEST(HttpGetStreamTest, EventsArriveBeforeTheAnswerEndsAndCancelEndsIt) {
+  const std::string e1 = "{\"type\":\"ADDED\",\"object\":{}}\n", e2 = "{\"type\":\"DELETED\",\"object\":{}}\n";
+  RawServer raw([&](const std::string&, int, int) {
+    return RawServer::Reply{WatchHead() + WatchChunk(e1) + WatchChunk(e2)};  // and then nothing
+  });
+  auto g = MustCreate(raw.url("/"));
+  std::mutex mu;
+  std::string seen;
+  long status = 0;
+  HttpGet::StreamHandlers h;
+  h.on_status = [&](long code) {
+    status = code;
+    return absl::OkStatus();
+  };
+  h.on_body = [&](absl::string_view piece) {
+    std::lock_guard<std::mutex> lock(mu);
+    seen.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  };
+  HttpGet::StreamOptions so;
+  so.idle_timeout = milliseconds(60000);  // far longer than the test: only Cancel ends it
+  absl::Status result;
+  std::thread t([&] { result = g->Stream("/api/v1/pods?watch=1", so, h); });
+  for (int i = 0; i < 2000; ++i) {
+    {
+      std::lock_guard<std::mutex> lock(mu);
+      if (seen == e1 + e2) break;
+    }
+    std::this_thread::sleep_for(milliseconds(5));
+  }
+  {
+    std::lock_guard<std::mutex> lock(mu);
+    EXPECT_EQ(seen, e1 + e2);
+  }
+  g->Cancel();
+  t.join();
+  EXPECT_EQ(status, 200);
+  EXPECT_EQ(result.code(), absl::StatusCode::kCancelled) << result;
+  EXPECT_TRUE(Contains(result.message(), raw.url("/api/v1/pods?watch=1"))) << result;
+  // Cancel is for good: the next request fails at once.
+  long code = 0;
+  EXPECT_EQ(g->Fetch(&code).status().code(), absl::StatusCode::kCancelled);
+}
+
+TEST(HttpGetStreamTest, IdleTimeoutEndsAStalledStream) {
+  RawServer raw([&](const std::string&, int, int) {
+    return RawServer::Reply{WatchHead() + WatchChunk("{}\n")};
+  });
+  auto g = MustCreate(raw.url("/"));
+  std::string seen;
+  HttpGet::StreamHandlers h;
+  h.on_body = [&](absl::string_view piece) {
+    seen.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  };
+  HttpGet::StreamOptions so;
+  so.idle_timeout = milliseconds(300);
+  absl::Status st = g->Stream("/w", so, h);
+  EXPECT_EQ(seen, "{}\n");
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_TRUE(Contains(st.message(), "nothing received for 300 ms")) << st;
+}
+
+TEST(HttpGetStreamTest, CleanEndKeepsTheConnectionAndHandlersCanStopIt) {
+  RawServer raw([&](const std::string& head, int, int) {
+    if (Contains(head, "GET /gone "))
+      return RawServer::Reply{"HTTP/1.1 410 Gone\r\nContent-Length: 15\r\n\r\n{\"code\":410}xyz"};
+    if (Contains(head, "GET /stop "))
+      return RawServer::Reply{WatchHead() + WatchChunk("a\n") + WatchChunk("b\n")};
+    return RawServer::Reply{WatchHead() + WatchChunk("one\n") + WatchChunk("two\n") + "0\r\n\r\n"};
+  });
+  auto g = MustCreate(raw.url("/"));
+  std::string seen;
+  long status = 0;
+  HttpGet::StreamHandlers h;
+  h.on_status = [&](long code) {
+    status = code;
+    return code == 200 ? absl::OkStatus() : absl::OutOfRangeError("gone");
+  };
+  h.on_body = [&](absl::string_view piece) {
+    seen.append(piece.data(), piece.size());
+    return absl::OkStatus();
+  };
+  ASSERT_TRUE(g->Stream("/w", {}, h).ok());
+  EXPECT_EQ(seen, "one\ntwo\n");
+  ASSERT_TRUE(g->Stream("/w", {}, h).ok());
+  EXPECT_EQ(raw.connections(), 1) << "a cleanly ended stream leaves the connection reusable";
+  // on_status refusing the answer: its error, before any of the body.
+  seen.clear();
+  absl::Status st = g->Stream("/gone", {}, h);
+  EXPECT_EQ(status, 410);
+  EXPECT_EQ(st.code(), absl::StatusCode::kOutOfRange) << st;
+  EXPECT_EQ(seen, "");
+  // on_body stopping the stream mid-way.
+  int pieces = 0;
+  h.on_body = [&](absl::string_view) {
+    return ++pieces == 1 ? absl::OkStatus() : absl::AbortedError("seen enough");
+  };
+  st = g->Stream("/stop", {}, h);
+  EXPECT_EQ(st.code(), absl::StatusCode::kAborted) << st;
+  // And a plain request afterwards, on a fresh connection.
+  long code = 0;
+  auto body = g->FetchPath("/gone", &code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(code, 410);
+}
+
+TEST(HttpGetTest, SendPostsABody) {
+  Running<httplib::Server> s(std::make_unique<httplib::Server>());
+  std::string got, type;
+  s.server().Post("/api/v1/namespaces/ns/serviceaccounts/sa/token", [&](const httplib::Request& req, httplib::Response& res) {
+    got = req.body;
+    type = req.get_header_value("Content-Type");
+    res.status = 201;
+    res.set_content("{\"status\":{\"token\":\"t\"}}", "application/json");
+  });
+  auto g = MustCreate("http://127.0.0.1:" + std::to_string(s.port()) + "/");
+  long code = 0;
+  auto body = g->Send("POST", "/api/v1/namespaces/ns/serviceaccounts/sa/token", "{\"spec\":{}}",
+                      "application/json", &code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(code, 201);
+  EXPECT_EQ(*body, "{\"status\":{\"token\":\"t\"}}");
+  EXPECT_EQ(got, "{\"spec\":{}}");
+  EXPECT_EQ(type, "application/json");
+  EXPECT_EQ(g->Send("BAD METHOD", "/", "", "", &code).status().code(), absl::StatusCode::kInvalidArgument);
 }
 
 }  // namespace

@@ -2,27 +2,18 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "base/http_status.h"
 #include "base/status.h"
 
 namespace lifeboat::node {
 namespace {
 
-absl::Status HttpError(long code, const std::string& url, absl::string_view body) {
+absl::Status KubeletHttpError(long code, const std::string& url, absl::string_view body) {
   std::string text = absl::StrCat("kubelet ", url, ": HTTP ", code, ": ",
                                   absl::StripAsciiWhitespace(body.substr(0, 200)));
-  switch (code) {
-    case 401:
-      return absl::UnauthenticatedError(
-          absl::StrCat(text, " (the kubelet did not accept the kubeconfig's credentials)"));
-    case 403:
-      return absl::PermissionDeniedError(
-          absl::StrCat(text, " (the checkpointer's identity needs `get` on nodes/proxy)"));
-    case 404:
-      return absl::NotFoundError(text);
-    default:
-      if (code >= 500) return absl::UnavailableError(text);
-      return absl::FailedPreconditionError(text);
-  }
+  if (code == 401) absl::StrAppend(&text, " (the kubelet did not accept the kubeconfig's credentials)");
+  if (code == 403) absl::StrAppend(&text, " (the checkpointer's identity needs `get` on nodes/proxy)");
+  return HttpError(code, text);
 }
 
 }  // namespace
@@ -63,7 +54,7 @@ absl::StatusOr<absl::string_view> KubeletClient::Get(internal::HttpGet& e) {
   long code = 0;
   auto body = e.Fetch(&code);
   if (!body.ok()) return absl::Status(body.status().code(), absl::StrCat("kubelet ", body.status().message()));
-  if (code != 200) return HttpError(code, e.url(), *body);
+  if (code < 200 || code >= 300) return KubeletHttpError(code, e.url(), *body);
   last_url_ = e.url();
   return body;
 }
