@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "base/varint.h"
 
 namespace lifeboat::etcd {
 namespace {
@@ -305,16 +306,10 @@ struct KeyValueView {
 };
 
 bool ReadVarint(const char*& p, const char* end, uint64_t* out) {
-  uint64_t v = 0;
-  for (int shift = 0; shift < 64 && p < end; shift += 7) {
-    uint8_t b = static_cast<uint8_t>(*p++);
-    v |= uint64_t{b & 0x7fu} << shift;
-    if (!(b & 0x80)) {
-      *out = v;
-      return true;
-    }
-  }
-  return false;
+  std::string_view rest(p, static_cast<size_t>(end - p));
+  if (base::ConsumeVarint(rest, *out) != base::VarintError::kNone) return false;
+  p = rest.data();
+  return true;
 }
 
 // Hand-decodes the few KeyValue fields we need; unknown fields are skipped by wire type.
@@ -325,6 +320,7 @@ bool ParseKeyValue(absl::string_view in, KeyValueView* kv) {
     uint64_t tag;
     if (!ReadVarint(p, end, &tag)) return false;
     uint64_t field = tag >> 3;
+    if (field == 0 || field > base::kMaxFieldNumber) return false;
     uint64_t v = 0;
     switch (tag & 7) {
       case 0:  // varint
@@ -355,7 +351,6 @@ bool ParseKeyValue(absl::string_view in, KeyValueView* kv) {
       default:  // groups are not proto3; anything else is garbage
         return false;
     }
-    if (field == 0) return false;
   }
   return kv->has_key;
 }

@@ -425,6 +425,38 @@ TEST(SnapshotReaderTest, GarbageKeyValue) {
   EXPECT_THAT(r.status().message(), HasSubstr("not an mvccpb.KeyValue"));
 }
 
+// Varints inside a KeyValue follow Go's rules (base/varint.h): a 10-byte varint whose last byte
+// is 0 or 1 is read, one whose last byte is larger overflows and the value is refused.
+TEST(SnapshotReaderTest, OverlongVarintInKeyValue) {
+  const std::string original = Load("small.raw.db");
+  const std::string key = "/registry/events/ns/e-042";
+  size_t at = original.find(key);
+  ASSERT_NE(at, std::string::npos);
+  ASSERT_EQ(original.substr(at - 2, 2), std::string("\x0a\x19", 2));  // field 1, 25 bytes
+  // The 27 bytes of that field become a lease (field 6) as a 10-byte varint, then a key of 14
+  // bytes: same length, so the bbolt structure is untouched.
+  auto with_lease = [&](char last) {
+    std::string bytes = original;
+    std::string field = std::string("\x30") + std::string(9, '\xff') + last + "\x0a\x0e" +
+                        "/registry/xyz0";
+    EXPECT_EQ(field.size(), 27u);
+    bytes.replace(at - 2, 27, field);
+    return bytes;
+  };
+  std::string fits = with_lease('\x01');
+  auto r = FromBytes(fits);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto kv = (*r)->Get("/registry/xyz0");
+  ASSERT_TRUE(kv.ok() && kv->has_value());
+  EXPECT_EQ((*kv)->value, "event-042");
+
+  std::string overflows = with_lease('\x02');
+  r = FromBytes(overflows);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(r.status().message(), HasSubstr("not an mvccpb.KeyValue"));
+}
+
 // --- random damage ----------------------------------------------------------------------------
 
 // Thousands of randomly damaged copies of a real file: each one either reads or fails with

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "base/status.h"
+#include "base/varint.h"
 #include "node/cri.h"
 
 namespace lifeboat::node::cri_wire {
@@ -81,30 +82,25 @@ class Reader {
     return absl::OkStatus();
   }
 
-  // A tag is a varint of at most 5 bytes; bits beyond 32 are dropped, as libprotobuf does.
+  // A tag is a varint (base/varint.h) whose field number Go's decoder accepts (1 .. 2^29-1).
   absl::Status Tag32(uint32_t& tag) {
     size_t at = pos_;
-    tag = 0;
-    for (int i = 0; i < 5; ++i) {
-      if (pos_ >= data_.size()) return Error(at, "truncated tag");
-      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
-      tag |= static_cast<uint32_t>(b & 0x7f) << (7 * i);
-      if (b < 0x80) return absl::OkStatus();
+    uint64_t v;
+    LB_RETURN_IF_ERROR(Varint(v));
+    if (v >> 3 > base::kMaxFieldNumber) {
+      return Error(at, absl::StrCat("field number ", v >> 3, " out of range"));
     }
-    return Error(at, "tag longer than 5 bytes");
+    tag = static_cast<uint32_t>(v);
+    return absl::OkStatus();
   }
 
-  // Up to 10 bytes, as protobuf writes them; bits beyond 64 are dropped, as libprotobuf does.
   absl::Status Varint(uint64_t& v) {
-    size_t at = pos_;
-    v = 0;
-    for (int i = 0; i < 10; ++i) {
-      if (pos_ >= data_.size()) return Error(at, "truncated varint");
-      uint8_t b = static_cast<uint8_t>(data_[pos_++]);
-      v |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
-      if (b < 0x80) return absl::OkStatus();
+    std::string_view rest = data_.substr(pos_);
+    if (base::VarintError e = base::ConsumeVarint(rest, v); e != base::VarintError::kNone) {
+      return Error(pos_, base::VarintErrorText(e));
     }
-    return Error(at, "varint longer than 10 bytes");
+    pos_ = data_.size() - rest.size();
+    return absl::OkStatus();
   }
 
   // A length-delimited field's payload, and its offset in the whole buffer.

@@ -8,6 +8,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
+#include "base/varint.h"
 
 namespace lifeboat::storage::wire {
 
@@ -21,21 +22,14 @@ struct Field {
   absl::string_view bytes;
 };
 
-// Reads a base-128 varint from the front of `*in`, consuming it.
+// Reads a base-128 varint from the front of `*in`, consuming it (Go's rules: base/varint.h).
 inline absl::Status ReadVarint(absl::string_view* in, uint64_t* out) {
-  uint64_t result = 0;
-  for (int i = 0; i < 10; ++i) {
-    if (i >= static_cast<int>(in->size())) return absl::InvalidArgumentError("truncated varint");
-    uint8_t b = static_cast<uint8_t>((*in)[i]);
-    if (i == 9 && b > 1) return absl::InvalidArgumentError("varint overflows 64 bits");
-    result |= static_cast<uint64_t>(b & 0x7f) << (7 * i);
-    if ((b & 0x80) == 0) {
-      in->remove_prefix(i + 1);
-      *out = result;
-      return absl::OkStatus();
-    }
+  std::string_view rest(in->data(), in->size());
+  if (base::VarintError e = base::ConsumeVarint(rest, *out); e != base::VarintError::kNone) {
+    return absl::InvalidArgumentError(base::VarintErrorText(e));
   }
-  return absl::InvalidArgumentError("varint longer than 10 bytes");
+  in->remove_prefix(in->size() - rest.size());
+  return absl::OkStatus();
 }
 
 class Reader {
@@ -54,7 +48,7 @@ class Reader {
     field->wire_type = static_cast<int>(tag & 7);
     field->value = 0;
     field->bytes = {};
-    if (tag >> 3 == 0 || tag >> 3 > 0x1fffffff) {
+    if (tag >> 3 == 0 || tag >> 3 > base::kMaxFieldNumber) {
       return absl::InvalidArgumentError(absl::StrCat("invalid field number ", tag >> 3));
     }
     switch (field->wire_type) {
