@@ -21,17 +21,19 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// FakeSources re-encodes its pods on every call; a real kubelet/API server answer is just bytes
-// received. Keep the encoded answers and rebuild them only when the test changes a pod.
+// FakeSources re-encodes its pods on every call; a real kubelet answer is just bytes received,
+// and the API server's parents are what the watch last delivered (nothing per tick in steady
+// state). Keep both and rebuild them only when the test changes a pod.
 class BenchSources : public testing::FakeSources {
  public:
   void Encode() {
     kubelet_ = std::string(*FakeSources::KubeletPods());
-    api_ = std::string(*FakeSources::ApiPods());
+    view_ = *FakeSources::ApiParents();
   }
   absl::StatusOr<absl::string_view> KubeletPods() override { return absl::string_view(kubelet_); }
-  absl::StatusOr<absl::string_view> ApiPods() override { return absl::string_view(api_); }
-  std::string kubelet_, api_;
+  absl::StatusOr<ApiView> ApiParents() override { return view_; }
+  std::string kubelet_;
+  ApiView view_;
 };
 
 double CpuSeconds() {
@@ -69,7 +71,8 @@ int Main(int argc, char** argv) {
     src.AddParent(p);
   }
   src.Encode();
-  std::printf("kubelet /pods %zu bytes, API pod list %zu bytes\n", src.kubelet_.size(), src.api_.size());
+  std::printf("kubelet /pods %zu bytes, %zu parents from the API server\n", src.kubelet_.size(),
+              src.view_.parents->size());
   char tmpl[] = "/tmp/lifeboat-bench-XXXXXX";
   fs::path root = ::mkdtemp(tmpl);
   Layout layout{root / "inactive", root / "manifests", root / "secrets", root / "configmaps"};

@@ -14,8 +14,7 @@ Checkpointer::Checkpointer(Options options, Sources& sources, Store& store, Metr
       sources_(sources),
       store_(store),
       metrics_(metrics),
-      kubelet_parents_(options_.pod_namespace, /*keep_text=*/true),
-      api_parents_(options_.pod_namespace, /*keep_text=*/false) {
+      kubelet_parents_(options_.pod_namespace, /*keep_text=*/false) {
   states_.grace = options_.grace;
   if (!options_.pod_name.empty()) {
     states_.self = SelfId(options_.pod_namespace, options_.pod_name, options_.node_name);
@@ -39,8 +38,8 @@ void Checkpointer::Report(const std::string& key, const absl::Status& status) {
 
 bool Checkpointer::KubeletDue(const absl::Status& api_status, Time now) const {
   if (options_.kubelet_refresh <= Duration::zero() || !kubelet_ok_ || !api_status.ok()) return true;
-  if (api_parents_.changed_last() || now - kubelet_read_at_ >= options_.kubelet_refresh) return true;
-  for (const auto& [id, parent] : api_parents_.parents()) {
+  if (api_changed_ || now - kubelet_read_at_ >= options_.kubelet_refresh) return true;
+  for (const auto& [id, parent] : *api_.parents) {
     if (!kubelet_parents_.parents().count(id)) return true;
   }
   return false;
@@ -56,13 +55,14 @@ Observation Checkpointer::Observe(Time now) {
     metrics_.Error(Metrics::Source::kRuntime);
   }
 
-  auto api = sources_.ApiPods();
+  auto api = sources_.ApiParents();
   absl::Status api_status = api.status();
-  if (api.ok()) api_status = Annotate(api_parents_.Update(*api), "API server pod list");
-  Report("API server", api_status);
-  if (api_status.ok()) {
+  api_changed_ = false;
+  if (api.ok()) {
     obs.api_available = true;
-    for (const auto& [id, parent] : api_parents_.parents()) obs.api_parents.insert(id);
+    api_changed_ = api->version != api_.version || api->parents != api_.parents;
+    api_ = *std::move(api);
+    for (const auto& [id, parent] : *api_.parents) obs.api_parents.insert(id);
     metrics_.ApiContact();
   } else {
     metrics_.Error(Metrics::Source::kApi);
@@ -91,6 +91,16 @@ Observation Checkpointer::Observe(Time now) {
   for (const auto& problem : scan.problems) Report(problem, absl::FailedPreconditionError("skipped"));
   obs.inactive_on_disk = std::move(scan.inactive);
   obs.active_on_disk = std::move(scan.active);
+
+  if (!api_status.ok() && obs.inactive_on_disk.empty()) {
+    // Started with the API server unreachable and nothing on disk: say once what that means.
+    Report("API server", absl::Status(api_status.code(),
+                                      absl::StrCat(api_status.message(),
+                                                   "; no checkpoint on disk yet, so there is nothing to activate: "
+                                                   "checkpoints are written as soon as the API server answers")));
+  } else {
+    Report("API server", api_status);
+  }
   return obs;
 }
 
@@ -155,7 +165,8 @@ void Checkpointer::RefreshObjects(Time now) {
 }
 
 absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fresh, Time now) {
-  LB_ASSIGN_OR_RETURN(Json parent, kube::ParseJson(kubelet_parents_.parents().at(id)->text));
+  // The API server's copy, never the kubelet's: the kubelet's port is not where specs come from.
+  LB_ASSIGN_OR_RETURN(Json parent, kube::ParseJson(api_.parents->at(id)->text));
   kube::References refs = kube::ReferencedObjects(parent.value("spec", Json::object()));
   std::set<std::string> keys;
   for (const auto& name : refs.secrets) keys.insert(absl::StrCat("Secret/", name));
@@ -187,8 +198,8 @@ absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fre
 void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Time now) {
   if (!plan.checkpoint.empty()) RefreshObjects(now);
   for (const PodId& id : plan.checkpoint) {
-    auto parent = kubelet_parents_.parents().find(id);
-    if (parent == kubelet_parents_.parents().end()) continue;
+    auto parent = api_.parents->find(id);
+    if (parent == api_.parents->end()) continue;
     size_t spec_hash = parent->second->spec_hash;
     Written& w = written_[id];
     bool changed_spec = w.at == Time{} || w.parent_hash != spec_hash;

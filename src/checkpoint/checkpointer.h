@@ -78,9 +78,12 @@ class Checkpointer {
   Metrics& metrics_;
   CheckpointStates states_;
 
-  // Items are parsed only when they changed.
+  // The kubelet's /pods: items are parsed only when they changed; only ids are kept.
   ParentCache kubelet_parents_;
-  ParentCache api_parents_;
+  // The API server's parents as last seen (kept while it cannot be read), and whether the last
+  // observation changed them.
+  ApiView api_;
+  bool api_changed_ = false;
   bool kubelet_ok_ = false;  // the last read of the kubelet succeeded
   Time kubelet_read_at_{};   // ... at this time
 

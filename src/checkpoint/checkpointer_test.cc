@@ -271,7 +271,7 @@ TEST_F(CheckpointerTest, SecretsRefreshedEveryMinuteOrWhenTheSpecChanges) {
   EXPECT_EQ(src_.object_gets - gets, 2) << "each Secret once, not once per checkpoint using it";
   // A key the volume lists disappears from the Secret: the last good checkpoint stays.
   src_.objects["Secret/kube-apiserver"] = Secret("kube-apiserver", {{"apiserver.key", "NEWER"}});
-  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.9");
+  src_.api[kApi] = ApiServer("kube-apiserver:v1.20.9");
   Tick();
   EXPECT_EQ(Read(dir / "apiserver.key"), "NEW");
   EXPECT_EQ(Read(dir / "ca.crt"), "CA");
@@ -282,12 +282,12 @@ TEST_F(CheckpointerTest, InvalidUpdateKeepsTheLastGoodCheckpoint) {
   std::string good = Read(layout_.InactiveManifest(kApi));
   Json bad = ApiServer("kube-apiserver:v1.21.0");
   bad["spec"]["volumes"].push_back({{"name", "data"}, {"persistentVolumeClaim", {{"claimName", "x"}}}});
-  src_.kubelet[kApi] = bad;
+  src_.api[kApi] = bad;
   Tick();
   EXPECT_EQ(Read(layout_.InactiveManifest(kApi)), good);
   EXPECT_NE(metrics_.Render().find("lifeboat_checkpointer_errors_total{source=\"write\"} 1"), std::string::npos);
   // A fixed spec is picked up at once.
-  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.21.1");
+  src_.api[kApi] = ApiServer("kube-apiserver:v1.21.1");
   Tick();
   EXPECT_NE(Read(layout_.InactiveManifest(kApi)).find("v1.21.1"), std::string::npos);
 }
@@ -297,7 +297,7 @@ TEST_F(CheckpointerTest, ActiveCheckpointFollowsItsParentsSpec) {
   src_.running.erase(kApi);  // parent not running, API up: upstream activates the checkpoint
   Tick();
   ASSERT_TRUE(Active(kApi));
-  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.3");
+  src_.api[kApi] = ApiServer("kube-apiserver:v1.20.3");
   Tick();
   EXPECT_NE(Read(layout_.ActiveManifest(kApi)).find("v1.20.3"), std::string::npos);
 }
@@ -307,7 +307,7 @@ TEST_F(CheckpointerTest, StaleFilesOfThePodAreRemoved) {
   fs::path junk = layout_.SecretsDir(kApi) / "old-secret" / "key";
   fs::create_directories(junk.parent_path());
   std::ofstream(junk) << "x";
-  src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.4");  // spec change: rewritten now
+  src_.api[kApi] = ApiServer("kube-apiserver:v1.20.4");  // spec change: rewritten now
   Tick();
   EXPECT_FALSE(fs::exists(junk.parent_path()));
   EXPECT_TRUE(fs::exists(layout_.SecretsDir(kApi) / "kube-apiserver" / "ca.crt"));
@@ -346,7 +346,7 @@ TEST_F(CheckpointerTest, KubeletReadWhenSomethingMayHaveChangedAndEveryRefreshPe
 
   // A failed read is retried the next tick; the kubelet decides nothing meanwhile.
   src_.kubelet_error = absl::UnavailableError("kubelet down");
-  src_.api[kApi]["metadata"]["resourceVersion"] = "2";
+  src_.api[kApi] = ApiServer("kube-apiserver:v1.20.5");  // a change in the API: the kubelet is read
   Tick();
   EXPECT_EQ(src_.kubelet_reads, 5);
   src_.kubelet_error = absl::OkStatus();
@@ -389,6 +389,7 @@ TEST_F(CheckpointerTest, FrozenTicksAreRetriedSoonerThanThePeriod) {
   ASSERT_TRUE(Inactive(kApi));
   BootingRuntime booting;
   booting.kubelet = src_.kubelet;
+  booting.api = src_.api;
   booting.objects = src_.objects;
   booting.api_error = absl::UnavailableError("API server down");
   booting.running = {kSelf};  // the API server's pod is gone with the reboot
@@ -406,6 +407,61 @@ TEST_F(CheckpointerTest, FrozenTicksAreRetriedSoonerThanThePeriod) {
   loop.join();
   EXPECT_TRUE(Active(kApi)) << "activated on the first tick that could read the runtime, not 30 s later";
   EXPECT_GE(booting.calls.load(), 4);
+}
+
+TEST_F(CheckpointerTest, ApiUnreachableAndEmptyDiskAttemptsNothingThenCheckpointsOnTheFirstAnswer) {
+  // A node whose kubelet still knows its pods (and runs ours), an API server that does not
+  // answer, nothing on disk.
+  ApiDown();
+  src_.running = {kSelf};
+  ::testing::internal::CaptureStderr();
+  for (int i = 0; i < 5; ++i) {
+    Plan p = Tick();
+    EXPECT_TRUE(p.actions.empty()) << "tick " << i;
+    EXPECT_TRUE(p.changes.empty()) << "tick " << i;
+  }
+  std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_EQ(log.find("cannot activate"), std::string::npos) << log;
+  EXPECT_EQ(log.find("->"), std::string::npos) << log;
+  // One line, saying what is going on.
+  int lines = 0;
+  for (char c : log) lines += c == '\n';
+  EXPECT_EQ(lines, 1) << log;
+  EXPECT_NE(log.find("no checkpoint on disk yet"), std::string::npos) << log;
+  EXPECT_NE(log.find("connection refused"), std::string::npos) << log;
+  EXPECT_TRUE(fs::is_empty(layout_.inactive_dir));
+  EXPECT_TRUE(fs::is_empty(layout_.manifest_dir));
+  EXPECT_NE(metrics_.Render().find("lifeboat_checkpointer_activations_total 0"), std::string::npos);
+
+  // The first tick with an answer writes the checkpoints (and starts our own).
+  ApiUp();
+  Tick();
+  EXPECT_TRUE(Inactive(kApi));
+  EXPECT_TRUE(Inactive(kSelf));
+  EXPECT_TRUE(Active(kSelf));
+  EXPECT_EQ(StateOf(kSelf), State::kActive);
+}
+
+TEST_F(CheckpointerTest, SpecComesFromTheApiServerNeverFromTheKubelet) {
+  // Whatever answers on the kubelet's port says the API server's pod runs another command.
+  Json forged = ApiServer("evil:latest");
+  forged["spec"]["containers"][0]["command"] = Json::array({"/bin/sh", "-c", "steal"});
+  src_.kubelet[kApi] = forged;
+  Tick();
+  std::string manifest = Read(layout_.InactiveManifest(kApi));
+  EXPECT_NE(manifest.find("kube-apiserver:v1.20.2"), std::string::npos) << manifest;
+  EXPECT_EQ(manifest.find("evil"), std::string::npos) << manifest;
+  EXPECT_EQ(manifest.find("steal"), std::string::npos) << manifest;
+  // A kubelet that changes its story changes nothing on disk either; the API server's does.
+  forged["spec"]["containers"][0]["image"] = "evil:v2";
+  src_.kubelet[kApi] = forged;
+  src_.running.erase(kApi);  // and the parent stopped: the API server's spec is activated
+  Tick();
+  ASSERT_TRUE(Active(kApi));
+  EXPECT_EQ(Read(layout_.ActiveManifest(kApi)).find("evil"), std::string::npos);
+  src_.api[kApi] = ApiServer("kube-apiserver:v1.20.3");
+  Tick();
+  EXPECT_NE(Read(layout_.ActiveManifest(kApi)).find("kube-apiserver:v1.20.3"), std::string::npos);
 }
 
 TEST_F(CheckpointerTest, MetricsText) {

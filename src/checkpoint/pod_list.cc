@@ -2,6 +2,7 @@
 
 #include <array>
 #include <cstring>
+#include <optional>
 
 #include "absl/strings/str_cat.h"
 
@@ -76,10 +77,12 @@ absl::Status Malformed(size_t at) {
 
 }  // namespace
 
-absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view text) {
+absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view text, absl::string_view* metadata) {
+  if (metadata != nullptr) *metadata = absl::string_view();
   size_t i = SkipSpace(text, 0);
   if (i >= text.size() || text[i] != '{') return Malformed(i);
   i = SkipSpace(text, i + 1);
+  std::optional<std::vector<absl::string_view>> items;
   while (i < text.size() && text[i] != '}') {
     if (text[i] != '"') return Malformed(i);
     size_t key_end = SkipString(text, i);
@@ -89,24 +92,30 @@ absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view 
     if (i >= text.size() || text[i] != ':') return Malformed(i);
     i = SkipSpace(text, i + 1);
     if (key == "items" && i < text.size() && text[i] == '[') {
-      std::vector<absl::string_view> items;
+      items.emplace();
       i = SkipSpace(text, i + 1);
       while (i < text.size() && text[i] != ']') {
         size_t end = SkipValue(text, i);
         if (end == absl::string_view::npos) return Malformed(i);
-        items.push_back(text.substr(i, end - i));
+        items->push_back(text.substr(i, end - i));
         i = SkipSpace(text, end);
         if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);
       }
       if (i >= text.size()) return Malformed(i);
-      return items;
+      // Most lists end here; only a caller asking for the metadata needs the rest.
+      if (metadata == nullptr || !metadata->empty()) return *std::move(items);
+      ++i;
+    } else {
+      size_t end = SkipValue(text, i);
+      if (end == absl::string_view::npos) return Malformed(i);
+      if (key == "metadata" && metadata != nullptr) *metadata = text.substr(i, end - i);
+      i = end;
     }
-    size_t end = SkipValue(text, i);
-    if (end == absl::string_view::npos) return Malformed(i);
-    i = SkipSpace(text, end);
+    i = SkipSpace(text, i);
     if (i < text.size() && text[i] == ',') i = SkipSpace(text, i + 1);
   }
-  return absl::InvalidArgumentError("pod list has no items");
+  if (!items) return absl::InvalidArgumentError("pod list has no items");
+  return *std::move(items);
 }
 
 absl::StatusOr<Json> ParsePod(absl::string_view text) {
@@ -121,6 +130,27 @@ absl::StatusOr<Json> ParsePod(absl::string_view text) {
   }
 }
 
+std::optional<std::pair<PodId, std::shared_ptr<const Parent>>> MakeParent(const Json& pod, absl::string_view ns,
+                                                                         bool keep_text) {
+  PodId id = IdOf(pod);
+  if (!IsParent(pod) || id.ns != ns || id.name.empty()) return std::nullopt;
+  auto data = std::make_shared<Parent>();
+  const Json& meta = pod["metadata"];
+  Json relevant = {{"uid", meta.value("uid", "")},
+                   {"labels", meta.value("labels", Json::object())},
+                   {"spec", pod.value("spec", Json::object())}};
+  data->spec_hash = Hash(relevant.dump());
+  if (keep_text) data->text = pod.dump();
+  return std::make_pair(std::move(id), std::shared_ptr<const Parent>(std::move(data)));
+}
+
+absl::StatusOr<std::optional<std::pair<PodId, std::shared_ptr<const Parent>>>> ParseParent(
+    absl::string_view pod_text, absl::string_view ns, bool keep_text) {
+  auto pod = ParsePod(pod_text);
+  if (!pod.ok()) return pod.status();
+  return MakeParent(*pod, ns, keep_text);
+}
+
 absl::Status ParentCache::Update(absl::string_view list_text) {
   auto items = SplitListItems(list_text);
   if (!items.ok()) return items.status();
@@ -132,20 +162,13 @@ absl::Status ParentCache::Update(absl::string_view list_text) {
     size_t h = Hash(text);
     hashes.push_back(h);
     if (items_.count(h)) continue;
-    auto pod = ParsePod(text);
-    if (!pod.ok()) return pod.status();
+    auto parent = ParseParent(text, ns_, keep_text_);
+    if (!parent.ok()) return parent.status();
     Item item;
-    item.id = IdOf(*pod);
-    item.parent = IsParent(*pod) && item.id.ns == ns_ && !item.id.name.empty();
-    if (item.parent) {
-      auto data = std::make_shared<Parent>();
-      const Json& meta = (*pod)["metadata"];
-      Json relevant = {{"uid", meta.value("uid", "")},
-                       {"labels", meta.value("labels", Json::object())},
-                       {"spec", pod->value("spec", Json::object())}};
-      data->spec_hash = Hash(relevant.dump());
-      if (keep_text_) data->text = pod->dump();
-      item.data = std::move(data);
+    if (parent->has_value()) {
+      item.parent = true;
+      item.id = (*parent)->first;
+      item.data = (*parent)->second;
     }
     fresh.emplace_back(h, std::move(item));
   }
@@ -158,10 +181,11 @@ absl::Status ParentCache::Update(absl::string_view list_text) {
   std::erase_if(items_, [&](const auto& kv) { return kv.second.seen != generation_; });
   changed_last_ = generation_ == 1 || !fresh.empty() || items_.size() != before;
   if (!changed_last_) return absl::OkStatus();  // same pods, maybe reordered
-  parents_.clear();
+  auto parents = std::make_shared<ParentMap>();
   for (const auto& [h, item] : items_) {
-    if (item.parent) parents_[item.id] = item.data;
+    if (item.parent) (*parents)[item.id] = item.data;
   }
+  parents_ = std::move(parents);
   return absl::OkStatus();
 }
 

@@ -8,6 +8,7 @@
 
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -21,15 +22,30 @@ namespace lifeboat::checkpoint {
 // The raw text of each element of the top-level "items" array of a JSON list object. Only the
 // structure is checked (strings, escapes, nesting); the items themselves are not parsed.
 // InvalidArgument when the text is not a JSON object or has no items array.
-absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view text);
+// `metadata`, when given, receives the raw text of the list's top-level "metadata" object ("" if
+// it has none).
+absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view text,
+                                                              absl::string_view* metadata = nullptr);
+
+// A parent pod as a checkpoint needs it.
+struct Parent {
+  std::string text;      // the pod's JSON (status dropped); empty when only presence matters
+  size_t spec_hash = 0;  // changes when what goes into a checkpoint changes (uid, labels, spec)
+};
+using ParentMap = std::map<PodId, std::shared_ptr<const Parent>>;
+
+// The parent in one pod's JSON text (status dropped), or nullopt when the pod is no parent of
+// namespace `ns`. `keep_text`: keep the pod's JSON in Parent::text. InvalidArgument if not JSON.
+absl::StatusOr<std::optional<std::pair<PodId, std::shared_ptr<const Parent>>>> ParseParent(
+    absl::string_view pod_text, absl::string_view ns, bool keep_text);
+// The same for an already parsed pod (status already dropped).
+std::optional<std::pair<PodId, std::shared_ptr<const Parent>>> MakeParent(const Json& pod, absl::string_view ns,
+                                                                         bool keep_text);
 
 // The parents in a PodList, updated tick after tick.
 class ParentCache {
  public:
-  struct Parent {
-    std::string text;   // the pod's JSON (status dropped); only when keep_text
-    size_t spec_hash;   // changes when what goes into a checkpoint changes
-  };
+  using Parent = checkpoint::Parent;
 
   // `keep_text`: keep each parent's JSON (the kubelet's list, which checkpoints are made from);
   // otherwise only which parents exist (the API server's list).
@@ -39,7 +55,9 @@ class ParentCache {
   // cache as it was.
   absl::Status Update(absl::string_view list_text);
 
-  const std::map<PodId, std::shared_ptr<const Parent>>& parents() const { return parents_; }
+  const ParentMap& parents() const { return *parents_; }
+  // The same map, shared: a later Update does not change what it points to.
+  std::shared_ptr<const ParentMap> shared_parents() const { return parents_; }
   // Items parsed by the last Update (for tests and benchmarks).
   int parsed_last() const { return parsed_last_; }
   // Whether the last successful Update saw any item added, changed or removed (the first always
@@ -56,7 +74,7 @@ class ParentCache {
   std::string ns_;
   bool keep_text_;
   std::unordered_map<size_t, Item> items_;  // by hash of the item's text
-  std::map<PodId, std::shared_ptr<const Parent>> parents_;
+  std::shared_ptr<const ParentMap> parents_ = std::make_shared<ParentMap>();
   int parsed_last_ = 0;
   bool changed_last_ = false;
   uint64_t generation_ = 0;

@@ -9,9 +9,11 @@
 
 namespace lifeboat::checkpoint {
 
-NodeSources::NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
-                         std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<node::ApiObjectReader> objects)
-    : kubelet_(std::move(kubelet)),
+NodeSources::NodeSources(std::string ns, std::unique_ptr<node::KubeletClient> kubelet,
+                         std::unique_ptr<node::CriClient> cri, std::unique_ptr<node::ApiPodLister> pods,
+                         std::unique_ptr<node::ApiObjectReader> objects)
+    : api_(std::move(ns)),
+      kubelet_(std::move(kubelet)),
       cri_(std::move(cri)),
       pods_(std::move(pods)),
       objects_(std::move(objects)) {}
@@ -38,7 +40,11 @@ absl::StatusOr<std::set<PodId>> NodeSources::RunningPods() {
   return out;
 }
 
-absl::StatusOr<absl::string_view> NodeSources::ApiPods() { return pods_->List(); }
+absl::StatusOr<ApiView> NodeSources::ApiParents() {
+  LB_ASSIGN_OR_RETURN(absl::string_view text, pods_->List());
+  LB_RETURN_IF_ERROR(Annotate(api_.Replace(text), "API server pod list"));
+  return ApiView{api_.parents(), api_.version()};
+}
 
 absl::StatusOr<Json> NodeSources::GetObject(absl::string_view kind, absl::string_view name) {
   LB_ASSIGN_OR_RETURN(absl::string_view text, objects_->Get(kind == "Secret" ? "secrets" : "configmaps", name));

@@ -1,6 +1,7 @@
 // What the checkpointer observes, behind one interface so the tick loop can be tested with
-// fakes: the kubelet's pods, the runtime's running pods, the API server's pods for this node,
-// and the Secrets/ConfigMaps a checkpoint needs.
+// fakes: the API server's parents on this node (the source of every checkpoint), the kubelet's
+// pods (only whether it knows a parent), the runtime's running pods, and the Secrets/ConfigMaps
+// a checkpoint needs.
 #pragma once
 
 #include <memory>
@@ -10,6 +11,8 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "checkpoint/pod.h"
+#include "checkpoint/pod_list.h"
+#include "checkpoint/pod_watch.h"
 
 namespace lifeboat::node {
 class ApiObjectReader;
@@ -20,17 +23,23 @@ class KubeletClient;
 
 namespace lifeboat::checkpoint {
 
+// The API server's parents on this node, as last seen.
+struct ApiView {
+  std::shared_ptr<const ParentMap> parents = std::make_shared<ParentMap>();
+  uint64_t version = 0;  // changes whenever `parents` does
+};
+
 class Sources {
  public:
   virtual ~Sources() = default;
-  // The kubelet's /pods (a PodList as JSON text), valid until the next call.
+  // The kubelet's /pods (a PodList as JSON text), valid until the next call. Only which parents
+  // it lists is used, never their specs.
   virtual absl::StatusOr<absl::string_view> KubeletPods() = 0;
   // Pods with a ready sandbox and a running container, by namespace/name.
   virtual absl::StatusOr<std::set<PodId>> RunningPods() = 0;
-  // The API server's pods of our namespace bound to this node (a PodList, or a list of their
-  // metadata, as JSON text), valid until the next call. Served from the API server's watch
-  // cache (resourceVersion=0): no etcd read per tick.
-  virtual absl::StatusOr<absl::string_view> ApiPods() = 0;
+  // The parents among the API server's pods of our namespace bound to this node, with their
+  // specs. An error means the API server cannot be read now ("API available" is false).
+  virtual absl::StatusOr<ApiView> ApiParents() = 0;
   // A Secret ("Secret") or ConfigMap ("ConfigMap") of our namespace; NotFound when absent.
   virtual absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) = 0;
 };
@@ -38,17 +47,18 @@ class Sources {
 // The real thing: kubelet over HTTP(S), runtime over CRI, API server over HTTPS.
 class NodeSources : public Sources {
  public:
-  NodeSources(std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
+  NodeSources(std::string ns, std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
               std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<node::ApiObjectReader> objects);
   ~NodeSources() override;
   absl::StatusOr<absl::string_view> KubeletPods() override;
   absl::StatusOr<std::set<PodId>> RunningPods() override;
-  absl::StatusOr<absl::string_view> ApiPods() override;
+  absl::StatusOr<ApiView> ApiParents() override;
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override;
 
   node::CriClient& cri() { return *cri_; }
 
  private:
+  ParentWatch api_;
   std::unique_ptr<node::KubeletClient> kubelet_;
   std::unique_ptr<node::CriClient> cri_;
   std::unique_ptr<node::ApiPodLister> pods_;

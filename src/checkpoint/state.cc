@@ -93,6 +93,9 @@ const char* ActionName(Action action) {
 CheckpointState Transition(const CheckpointState& from, const Inputs& in, Time now, Duration grace) {
   switch (from.state) {
     case State::kNone:
+      // Nothing to stop or start without a checkpoint: stay (an API server that never answered
+      // left nothing on disk; activating nothing every tick is a state the table never reaches).
+      if (!in.has_checkpoint) return from;
       if (in.running) return FromInactive(in, now, grace);
       // Whether the kubelet knows the parent decides; unknown means no change.
       if (in.kubelet_knows.value_or(false)) return FromInactive(in, now, grace);
@@ -113,7 +116,9 @@ CheckpointState Transition(const CheckpointState& from, const Inputs& in, Time n
 
 CheckpointState TransitionSelf(const CheckpointState& from, const Inputs& in, Time now, Duration grace) {
   if (from.state == State::kRemove) return from;
-  if (from.state == State::kNone && !in.running && !in.kubelet_knows.value_or(false)) return from;
+  if (from.state == State::kNone && (!in.has_checkpoint || (!in.running && !in.kubelet_knows.value_or(false)))) {
+    return from;
+  }
   if (!in.api_available || in.parent_in_api) return Make(State::kActive);
   // The API says our own parent is gone.
   if (from.state == State::kActiveGrace) {
@@ -145,11 +150,25 @@ Plan Decide(const Observation& obs, CheckpointStates& states, Time now) {
   };
   for (const PodId& id : obs.active_on_disk) resume(id, State::kActive);
   for (const PodId& id : obs.inactive_on_disk) resume(id, State::kInactive);
-  // Parents the kubelet knows get a state; not while our own parent is gone from the API (we
-  // are being retired: what we started now, nobody would clean up).
-  if (obs.kubelet_parents.has_value() && !self_gone) {
-    for (const PodId& id : *obs.kubelet_parents) states.by_id.try_emplace(id);
+  // Parents the kubelet knows, and parents in the API that run here, get a state; not while our
+  // own parent is gone from the API (we are being retired: what we started now, nobody would
+  // clean up).
+  auto candidate = [&](const PodId& id) {
+    return (obs.kubelet_parents.has_value() && obs.kubelet_parents->count(id)) ||
+           (obs.api_available && obs.api_parents.count(id) && obs.running->count(id));
+  };
+  if (!self_gone) {
+    if (obs.kubelet_parents.has_value()) {
+      for (const PodId& id : *obs.kubelet_parents) states.by_id.try_emplace(id);
+    }
+    if (obs.api_available) {
+      for (const PodId& id : obs.api_parents) {
+        if (obs.running->count(id)) states.by_id.try_emplace(id);
+      }
+    }
   }
+  // Checkpoints are written (from the API server's spec) only while it answers.
+  auto written = [&](const PodId& id) { return obs.api_available && !self_gone && obs.api_parents.count(id) > 0; };
 
   std::map<PodId, CheckpointState> before = states.by_id;
   bool self_removed = false;
@@ -159,6 +178,7 @@ Plan Decide(const Observation& obs, CheckpointStates& states, Time now) {
     in.parent_in_api = obs.api_parents.count(id) > 0;
     in.running = obs.running->count(id) > 0;
     if (obs.kubelet_parents.has_value()) in.kubelet_knows = obs.kubelet_parents->count(id) > 0;
+    in.has_checkpoint = obs.inactive_on_disk.count(id) > 0 || written(id);
     bool is_self = states.self.has_value() && id == *states.self;
     st = is_self ? TransitionSelf(st, in, now, states.grace) : Transition(st, in, now, states.grace);
     if (is_self && st.state == State::kRemove && before[id].state != State::kRemove) self_removed = true;
@@ -174,18 +194,14 @@ Plan Decide(const Observation& obs, CheckpointStates& states, Time now) {
     Action a = ActionOf(st.state);
     bool is_self = states.self.has_value() && id == *states.self;
     if (a != ActionOf(old.state)) (is_self ? self_actions : plan.actions).push_back({id, a});
-    if (obs.api_available && !self_gone && st.state != State::kRemove && obs.kubelet_parents &&
-        obs.kubelet_parents->count(id)) {
-      plan.checkpoint.push_back(id);
-    }
+    if (written(id) && st.state != State::kRemove && st.state != State::kNone) plan.checkpoint.push_back(id);
   }
   plan.actions.insert(plan.actions.end(), self_actions.begin(), self_actions.end());
-  // A parent the kubelet no longer lists and that never got a checkpoint leaves no trace.
-  if (obs.kubelet_parents.has_value()) {
-    std::erase_if(states.by_id, [&](const auto& kv) {
-      return kv.second.state == State::kNone && obs.kubelet_parents->count(kv.first) == 0;
-    });
-  }
+  // A parent that is neither known to the kubelet nor running here and never got a checkpoint
+  // leaves no trace.
+  std::erase_if(states.by_id, [&](const auto& kv) {
+    return kv.second.state == State::kNone && obs.kubelet_parents.has_value() && !candidate(kv.first);
+  });
   return plan;
 }
 

@@ -5,7 +5,7 @@
 // in the API, R = parent running locally, L = parent known to the kubelet:
 //
 //   state (action)        A=false                        A, P                   A, not P
-//   none (none)           R or L: evaluate as inactive; else stay (all columns)
+//   none (none)           C and (R or L): evaluate as inactive; else stay (all columns)
 //   inactive (stop)       R: stay; else -> active        R: stay; else -> active   -> inactive-grace(now+grace), evaluated now
 //   inactive-grace (stop) R: stay, deadline passed ->     R: -> inactive;          stay; deadline passed -> remove
 //                         remove; else -> active          else -> active
@@ -25,6 +25,10 @@
 // other checkpoint with it: they are removed first, its own last (without a checkpointer nobody
 // would ever deactivate them). While A holds and its own parent is absent, no new checkpoint is
 // started.
+//
+// C = a checkpoint of the parent is on disk or is written this tick (A and P). Without one
+// there is nothing to stop or start, so none stays none: started with the API server unreachable
+// and an empty disk, nothing is attempted until the API server answers.
 //
 // Fail-safe: when the runtime could not be read (R unknown) nothing changes that tick; when the
 // kubelet could not be read (L unknown), a checkpoint whose fate L decides (state none, R false)
@@ -68,6 +72,9 @@ struct Inputs {
   bool parent_in_api = false;          // P (meaningful when A)
   bool running = false;                // R
   std::optional<bool> kubelet_knows;   // L; nullopt when the kubelet could not be read
+  // C: a checkpoint is on disk or is written this tick (A and P). Without one, a checkpoint in
+  // state none stays none whatever R and L say: there is nothing to stop or start.
+  bool has_checkpoint = true;
 };
 
 // One step of the table for an ordinary checkpoint / for the checkpointer's own.

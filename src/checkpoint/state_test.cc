@@ -13,82 +13,86 @@ using std::chrono::seconds;
 
 // The DESIGN §2 table written out cell by cell. '*' matches anything.
 //   col: "down" = API unavailable (P ignored), "P" = API up and parent present, "noP" = API up, parent gone
-//   R: '0' '1' '*'; L: '0' '1' '?' (kubelet unreadable) '*'; passed: grace deadline passed '0' '1' '*'
+//   R: '0' '1' '*'; L: '0' '1' '?' (kubelet unreadable) '*'; C (a checkpoint on disk or written
+//   this tick): '0' '1' '*'; passed: grace deadline passed '0' '1' '*'
 //   deadline of the result: "keep" = unchanged, "grace" = now + grace, "now" = now, "" = none
 struct Row {
   const char* from;
   const char* col;
-  char r, l, passed;
+  char r, l, c, passed;
   const char* to;
   const char* deadline;
 };
 
 constexpr Row kTable[] = {
-    // none: R or L -> evaluate as inactive; else stay.
-    {"none", "down", '1', '*', '*', "inactive", ""},
-    {"none", "P", '1', '*', '*', "inactive", ""},
-    {"none", "noP", '1', '*', '*', "inactive-grace", "grace"},
-    {"none", "down", '0', '1', '*', "active", ""},
-    {"none", "P", '0', '1', '*', "active", ""},
-    {"none", "noP", '0', '1', '*', "inactive-grace", "grace"},
-    {"none", "*", '0', '0', '*', "none", ""},
-    {"none", "*", '0', '?', '*', "none", ""},
+    // none: C and (R or L) -> evaluate as inactive; else stay. Without a checkpoint there is
+    // nothing to start (started with the API unreachable and an empty disk).
+    {"none", "*", '*', '*', '0', '*', "none", ""},
+    {"none", "down", '1', '*', '1', '*', "inactive", ""},
+    {"none", "P", '1', '*', '1', '*', "inactive", ""},
+    {"none", "noP", '1', '*', '1', '*', "inactive-grace", "grace"},
+    {"none", "down", '0', '1', '1', '*', "active", ""},
+    {"none", "P", '0', '1', '1', '*', "active", ""},
+    {"none", "noP", '0', '1', '1', '*', "inactive-grace", "grace"},
+    {"none", "*", '0', '0', '1', '*', "none", ""},
+    {"none", "*", '0', '?', '1', '*', "none", ""},
     // inactive (stop)
-    {"inactive", "down", '1', '*', '*', "inactive", ""},
-    {"inactive", "down", '0', '*', '*', "active", ""},
-    {"inactive", "P", '1', '*', '*', "inactive", ""},
-    {"inactive", "P", '0', '*', '*', "active", ""},
-    {"inactive", "noP", '*', '*', '*', "inactive-grace", "grace"},
+    {"inactive", "down", '1', '*', '*', '*', "inactive", ""},
+    {"inactive", "down", '0', '*', '*', '*', "active", ""},
+    {"inactive", "P", '1', '*', '*', '*', "inactive", ""},
+    {"inactive", "P", '0', '*', '*', '*', "active", ""},
+    {"inactive", "noP", '*', '*', '*', '*', "inactive-grace", "grace"},
     // inactive-grace (stop)
-    {"inactive-grace", "down", '1', '*', '0', "inactive-grace", "keep"},
-    {"inactive-grace", "down", '1', '*', '1', "remove", ""},
-    {"inactive-grace", "down", '0', '*', '*', "active", ""},
-    {"inactive-grace", "P", '1', '*', '*', "inactive", ""},
-    {"inactive-grace", "P", '0', '*', '*', "active", ""},
-    {"inactive-grace", "noP", '*', '*', '0', "inactive-grace", "keep"},
-    {"inactive-grace", "noP", '*', '*', '1', "remove", ""},
+    {"inactive-grace", "down", '1', '*', '*', '0', "inactive-grace", "keep"},
+    {"inactive-grace", "down", '1', '*', '*', '1', "remove", ""},
+    {"inactive-grace", "down", '0', '*', '*', '*', "active", ""},
+    {"inactive-grace", "P", '1', '*', '*', '*', "inactive", ""},
+    {"inactive-grace", "P", '0', '*', '*', '*', "active", ""},
+    {"inactive-grace", "noP", '*', '*', '*', '0', "inactive-grace", "keep"},
+    {"inactive-grace", "noP", '*', '*', '*', '1', "remove", ""},
     // active (start)
-    {"active", "down", '1', '*', '*', "inactive", ""},
-    {"active", "down", '0', '*', '*', "active", ""},
-    {"active", "P", '1', '*', '*', "inactive", ""},
-    {"active", "P", '0', '*', '*', "active", ""},
-    {"active", "noP", '*', '*', '*', "active-grace", "grace"},
+    {"active", "down", '1', '*', '*', '*', "inactive", ""},
+    {"active", "down", '0', '*', '*', '*', "active", ""},
+    {"active", "P", '1', '*', '*', '*', "inactive", ""},
+    {"active", "P", '0', '*', '*', '*', "active", ""},
+    {"active", "noP", '*', '*', '*', '*', "active-grace", "grace"},
     // active-grace (start); past the deadline it is evaluated as inactive-grace(now).
-    {"active-grace", "down", '1', '*', '*', "inactive", ""},
-    {"active-grace", "down", '0', '*', '0', "active-grace", "keep"},
-    {"active-grace", "down", '0', '*', '1', "active", ""},
-    {"active-grace", "P", '1', '*', '*', "inactive", ""},
-    {"active-grace", "P", '0', '*', '*', "active", ""},
-    {"active-grace", "noP", '*', '*', '0', "active-grace", "keep"},
-    {"active-grace", "noP", '*', '*', '1', "inactive-grace", "now"},
+    {"active-grace", "down", '1', '*', '*', '*', "inactive", ""},
+    {"active-grace", "down", '0', '*', '*', '0', "active-grace", "keep"},
+    {"active-grace", "down", '0', '*', '*', '1', "active", ""},
+    {"active-grace", "P", '1', '*', '*', '*', "inactive", ""},
+    {"active-grace", "P", '0', '*', '*', '*', "active", ""},
+    {"active-grace", "noP", '*', '*', '*', '0', "active-grace", "keep"},
+    {"active-grace", "noP", '*', '*', '*', '1', "inactive-grace", "now"},
     // remove: terminal
-    {"remove", "*", '*', '*', '*', "remove", ""},
+    {"remove", "*", '*', '*', '*', '*', "remove", ""},
 };
 
 // The checkpointer's own checkpoint.
 constexpr Row kSelfTable[] = {
-    {"remove", "*", '*', '*', '*', "remove", ""},
-    {"none", "*", '0', '0', '*', "none", ""},
-    {"none", "*", '0', '?', '*', "none", ""},
-    {"none", "down", '1', '*', '*', "active", ""},
-    {"none", "down", '0', '1', '*', "active", ""},
-    {"none", "P", '1', '*', '*', "active", ""},
-    {"none", "P", '0', '1', '*', "active", ""},
-    {"none", "noP", '1', '*', '*', "active-grace", "grace"},
-    {"none", "noP", '0', '1', '*', "active-grace", "grace"},
-    {"inactive", "down", '*', '*', '*', "active", ""},
-    {"inactive", "P", '*', '*', '*', "active", ""},
-    {"inactive", "noP", '*', '*', '*', "active-grace", "grace"},
-    {"inactive-grace", "down", '*', '*', '*', "active", ""},
-    {"inactive-grace", "P", '*', '*', '*', "active", ""},
-    {"inactive-grace", "noP", '*', '*', '*', "active-grace", "grace"},
-    {"active", "down", '*', '*', '*', "active", ""},
-    {"active", "P", '*', '*', '*', "active", ""},
-    {"active", "noP", '*', '*', '*', "active-grace", "grace"},
-    {"active-grace", "down", '*', '*', '*', "active", ""},
-    {"active-grace", "P", '*', '*', '*', "active", ""},
-    {"active-grace", "noP", '*', '*', '0', "active-grace", "keep"},
-    {"active-grace", "noP", '*', '*', '1', "remove", ""},
+    {"none", "*", '*', '*', '0', '*', "none", ""},
+    {"remove", "*", '*', '*', '*', '*', "remove", ""},
+    {"none", "*", '0', '0', '1', '*', "none", ""},
+    {"none", "*", '0', '?', '1', '*', "none", ""},
+    {"none", "down", '1', '*', '1', '*', "active", ""},
+    {"none", "down", '0', '1', '1', '*', "active", ""},
+    {"none", "P", '1', '*', '1', '*', "active", ""},
+    {"none", "P", '0', '1', '1', '*', "active", ""},
+    {"none", "noP", '1', '*', '1', '*', "active-grace", "grace"},
+    {"none", "noP", '0', '1', '1', '*', "active-grace", "grace"},
+    {"inactive", "down", '*', '*', '*', '*', "active", ""},
+    {"inactive", "P", '*', '*', '*', '*', "active", ""},
+    {"inactive", "noP", '*', '*', '*', '*', "active-grace", "grace"},
+    {"inactive-grace", "down", '*', '*', '*', '*', "active", ""},
+    {"inactive-grace", "P", '*', '*', '*', '*', "active", ""},
+    {"inactive-grace", "noP", '*', '*', '*', '*', "active-grace", "grace"},
+    {"active", "down", '*', '*', '*', '*', "active", ""},
+    {"active", "P", '*', '*', '*', '*', "active", ""},
+    {"active", "noP", '*', '*', '*', '*', "active-grace", "grace"},
+    {"active-grace", "down", '*', '*', '*', '*', "active", ""},
+    {"active-grace", "P", '*', '*', '*', '*', "active", ""},
+    {"active-grace", "noP", '*', '*', '*', '0', "active-grace", "keep"},
+    {"active-grace", "noP", '*', '*', '*', '1', "remove", ""},
 };
 
 constexpr State kStates[] = {State::kNone,   State::kInactive,    State::kInactiveGrace,
@@ -97,14 +101,14 @@ constexpr State kStates[] = {State::kNone,   State::kInactive,    State::kInacti
 bool Match(char pattern, char value) { return pattern == '*' || pattern == value; }
 
 template <size_t N>
-const Row* Find(const Row (&table)[N], State from, const std::string& col, char r, char l, char passed,
-                int* matches) {
+const Row* Find(const Row (&table)[N], State from, const std::string& col, char r, char l, char c,
+                char passed, int* matches) {
   const Row* found = nullptr;
   *matches = 0;
   for (const Row& row : table) {
     if (row.from != std::string(StateName(from))) continue;
     if (std::string(row.col) != "*" && row.col != col) continue;
-    if (!Match(row.r, r) || !Match(row.l, l) || !Match(row.passed, passed)) continue;
+    if (!Match(row.r, r) || !Match(row.l, l) || !Match(row.c, c) || !Match(row.passed, passed)) continue;
     ++*matches;
     found = &row;
   }
@@ -121,6 +125,7 @@ void CheckEveryCombination(const Row (&table)[N], bool self) {
       for (int p = 0; p < 2; ++p) {
         for (int r = 0; r < 2; ++r) {
           for (char l : {'0', '1', '?'}) {
+            for (int c = 0; c < 2; ++c) {
             for (int passed = 0; passed < 2; ++passed) {
               CheckpointState st{from, passed ? now - seconds(1) : now + seconds(1)};
               Inputs in;
@@ -128,11 +133,12 @@ void CheckEveryCombination(const Row (&table)[N], bool self) {
               in.parent_in_api = p;
               in.running = r;
               if (l != '?') in.kubelet_knows = (l == '1');
+              in.has_checkpoint = c;
               std::string col = !a ? "down" : p ? "P" : "noP";
               std::string where = absl::StrCat(self ? "self " : "", StateName(from), " A=", a, " P=", p,
-                                               " R=", r, " L=", std::string(1, l), " passed=", passed);
+                                               " R=", r, " L=", std::string(1, l), " C=", c, " passed=", passed);
               int matches = 0;
-              const Row* row = Find(table, from, col, '0' + r, l, '0' + passed, &matches);
+              const Row* row = Find(table, from, col, '0' + r, l, '0' + c, '0' + passed, &matches);
               ASSERT_EQ(matches, 1) << "table rows matching " << where;
               CheckpointState got = self ? TransitionSelf(st, in, now, grace) : Transition(st, in, now, grace);
               EXPECT_EQ(StateName(got.state), std::string(row->to)) << where;
@@ -147,12 +153,13 @@ void CheckEveryCombination(const Row (&table)[N], bool self) {
               EXPECT_EQ(got.HasDeadline(), !d.empty()) << where;
               ++checked;
             }
+            }
           }
         }
       }
     }
   }
-  EXPECT_EQ(checked, 6 * 2 * 2 * 2 * 3 * 2);
+  EXPECT_EQ(checked, 6 * 2 * 2 * 2 * 3 * 2 * 2);
 }
 
 TEST(TransitionTest, EveryStateAndInputMatchesTheDesignTable) { CheckEveryCombination(kTable, false); }
@@ -359,6 +366,46 @@ TEST_F(DecideTest, ParentTheKubeletForgotWithoutCheckpointLeavesNoState) {
   none.kubelet_parents = std::set<PodId>{};
   Tick(none);
   EXPECT_EQ(states_.by_id.count(kSched), 0u);
+}
+
+TEST_F(DecideTest, ApiUnreachableAndEmptyDiskAttemptsNothingUntilTheApiAnswers) {
+  // The kubelet knows our own pod and the API server's (it learnt them before the API went away),
+  // they run or not: without a checkpoint on disk there is nothing to start or stop.
+  Observation down;
+  down.running = std::set<PodId>{kSelf};
+  down.kubelet_parents = std::set<PodId>{kApi, kSelf};
+  for (int i = 0; i < 3; ++i) {
+    Plan p = Tick(down);
+    EXPECT_TRUE(p.actions.empty()) << "tick " << i;
+    EXPECT_TRUE(p.changes.empty()) << "tick " << i;
+    EXPECT_TRUE(p.checkpoint.empty()) << "tick " << i;
+  }
+  // The API answers: checkpoints are written and acted on in that very tick.
+  Observation up = down;
+  up.api_available = true;
+  up.api_parents = {kApi, kSelf};
+  Plan p = Tick(up);
+  EXPECT_EQ(p.checkpoint, (std::vector<PodId>{kApi, kSelf}));
+  EXPECT_EQ(StateOf(kSelf), State::kActive);
+  EXPECT_EQ(StateOf(kApi), State::kActive) << "known to the kubelet, not running: upstream activates it";
+  EXPECT_EQ(Actions(p), (std::vector<std::string>{"start kube-apiserver-x", "start pod-checkpointer-z"}));
+}
+
+TEST_F(DecideTest, RunningApiParentGetsACheckpointWhenTheKubeletCannotBeRead) {
+  Observation o = Healthy({kApi, kSelf});
+  o.kubelet_parents.reset();
+  Plan p = Tick(o);
+  EXPECT_EQ(StateOf(kApi), State::kInactive);
+  EXPECT_EQ(StateOf(kSelf), State::kActive);
+  EXPECT_EQ(p.checkpoint, (std::vector<PodId>{kApi, kSelf}));
+}
+
+TEST_F(DecideTest, PendingApiParentIsNotCheckpointedUntilTheKubeletKnowsIt) {
+  Observation o = Healthy({kSelf});
+  o.api_parents.insert(kApi);  // bound to this node, not yet picked up by the kubelet
+  Plan p = Tick(o);
+  EXPECT_EQ(states_.by_id.count(kApi), 0u);
+  EXPECT_EQ(p.checkpoint, (std::vector<PodId>{kSelf}));
 }
 
 }  // namespace

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "checkpoint/pod_watch.h"
 #include "checkpoint/sources.h"
 
 namespace lifeboat::checkpoint::testing {
@@ -20,6 +21,7 @@ class FakeSources : public Sources {
   absl::Status runtime_error;
   std::map<PodId, Json> api;  // the API server's pods of this node
   absl::Status api_error;
+  int api_reads = 0;
   std::map<std::string, Json> objects;  // "Secret/name", "ConfigMap/name"
   int object_gets = 0;
 
@@ -33,10 +35,12 @@ class FakeSources : public Sources {
     if (!runtime_error.ok()) return runtime_error;
     return running;
   }
-  absl::StatusOr<absl::string_view> ApiPods() override {
+  absl::StatusOr<ApiView> ApiParents() override {
+    ++api_reads;
     if (!api_error.ok()) return api_error;
-    api_text_ = List(api);
-    return absl::string_view(api_text_);
+    absl::Status st = api_watch_.Replace(List(api));
+    if (!st.ok()) return st;
+    return ApiView{api_watch_.parents(), api_watch_.version()};
   }
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override {
     ++object_gets;
@@ -55,7 +59,8 @@ class FakeSources : public Sources {
   }
 
  protected:
-  std::string kubelet_text_, api_text_;
+  std::string kubelet_text_;
+  ParentWatch api_watch_{"kube-system"};
 
  private:
   static std::string List(const std::map<PodId, Json>& pods) {

@@ -168,7 +168,8 @@ int RunCheckpointer(const CheckpointFlags& f) {
     LOG_INFO("serving /healthz and /metrics on {} (port {})", f.metrics_address, server->port());
   }
 
-  checkpoint::NodeSources sources(*std::move(kubelet), *std::move(cri), *std::move(pods), *std::move(objects));
+  checkpoint::NodeSources sources(o.pod_namespace, *std::move(kubelet), *std::move(cri), *std::move(pods),
+                                  *std::move(objects));
   checkpoint::Checkpointer checkpointer(o, sources, store, metrics);
   LOG_INFO("pod checkpointer for node {} (pod {}/{}): parents in namespace {}, kubelet at {}, runtime at {}, "
            "grace period {}s, tick {}ms",

@@ -53,8 +53,9 @@ absl::StatusOr<std::unique_ptr<ApiPodLister>> ApiPodLister::Create(const kube::K
                                                                    const std::string& node_name,
                                                                    std::chrono::milliseconds timeout) {
   LB_ASSIGN_OR_RETURN(internal::HttpGetOptions o, Options(config, timeout));
-  o.headers = {"Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1, application/json"};
-  o.accept_gzip = true;  // a hundred pods' metadata is ~300 KiB; gzip'd ~10x less to decrypt
+  // Whole pods: the parents' specs are what checkpoints are made of.
+  o.headers = {"Accept: application/json"};
+  o.accept_gzip = true;  // a hundred pods are ~1 MiB; gzip'd ~10x less to decrypt
   std::unique_ptr<ApiPodLister> l(new ApiPodLister());
   LB_ASSIGN_OR_RETURN(l->get_, internal::HttpGet::Create(
                                    Url(config, Path(ns, node_name)), o));

@@ -37,21 +37,21 @@ class ApiServer {
   std::thread thread_;
 };
 
-TEST(ApiPodListerTest, MetadataOnlyFromTheCacheForThisNode) {
+TEST(ApiPodListerTest, WholePodsFromTheCacheForThisNode) {
   ApiServer api;
   httplib::Request seen;
   api.server().Get("/api/v1/namespaces/kube-system/pods", [&](const httplib::Request& req, httplib::Response& res) {
     seen = req;
-    res.set_content(R"({"kind": "PartialObjectMetadataList", "items": []})", "application/json");
+    res.set_content(R"({"kind": "PodList", "items": []})", "application/json");
   });
   auto lister = ApiPodLister::Create(api.Config(), "kube-system", "node-1", std::chrono::seconds(2));
   ASSERT_TRUE(lister.ok()) << lister.status();
   auto body = (*lister)->List();
   ASSERT_TRUE(body.ok()) << body.status();
-  EXPECT_NE(body->find("PartialObjectMetadataList"), absl::string_view::npos);
+  EXPECT_NE(body->find("PodList"), absl::string_view::npos);
   EXPECT_EQ(seen.get_param_value("fieldSelector"), "spec.nodeName=node-1");
   EXPECT_EQ(seen.get_param_value("resourceVersion"), "0") << "served from the watch cache, not etcd";
-  EXPECT_NE(seen.get_header_value("Accept").find("as=PartialObjectMetadataList;g=meta.k8s.io;v=v1"), std::string::npos);
+  EXPECT_EQ(seen.get_header_value("Accept"), "application/json") << "whole pods: specs come from here";
   EXPECT_EQ(seen.get_header_value("Authorization"), "Bearer t0k3n");
   EXPECT_EQ(ApiPodLister::Path("kube-system", "node-1"),
             "/api/v1/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dnode-1&resourceVersion=0");
