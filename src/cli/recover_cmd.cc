@@ -43,6 +43,8 @@ absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const Recover
     if (!f.snapshot.empty()) {
       etcd::SnapshotOptions so;
       so.skip_hash_check = f.skip_hash_check;
+      // Only what recover reads: memory grows with one namespace, not with the cluster.
+      so.key_prefixes = recovery::EtcdSource::KeyPrefixes(f.etcd_prefix, f.ns);
       LB_ASSIGN_OR_RETURN(kv, etcd::SnapshotReader::Open(f.snapshot, so));
     } else {
       etcd::EtcdClientOptions eo;

@@ -12,11 +12,13 @@
 #include <cerrno>
 #include <cstring>
 #include <functional>
+#include <limits>
 
-#include "absl/container/flat_hash_map.h"
+#include "absl/hash/hash.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "base/status.h"
 #include "base/varint.h"
 
@@ -401,7 +403,7 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::Open(const std::
   }
   r->mapping_ = m;
   r->data_ = static_cast<const char*>(m);
-  LB_RETURN_IF_ERROR(r->Load(options));
+  LB_RETURN_IF_ERROR(r->Load(std::move(options)));
   return r;
 }
 
@@ -415,7 +417,7 @@ absl::StatusOr<std::unique_ptr<SnapshotReader>> SnapshotReader::FromBytes(absl::
   if (bytes.empty()) {
     return absl::InvalidArgumentError(absl::StrCat("snapshot ", r->name_, ": the file is empty"));
   }
-  LB_RETURN_IF_ERROR(r->Load(options));
+  LB_RETURN_IF_ERROR(r->Load(std::move(options)));
   return r;
 }
 
@@ -427,6 +429,11 @@ SnapshotReader::~SnapshotReader() {
 std::string SnapshotReader::Describe() const { return absl::StrCat("snapshot ", name_); }
 
 absl::Status SnapshotReader::Load(SnapshotOptions options) {
+  key_prefixes_ = std::move(options.key_prefixes);
+  key_hash_ = options.key_hash_for_testing;
+  if (key_prefixes_.size() > std::numeric_limits<uint16_t>::max()) {
+    return absl::InvalidArgumentError("too many key prefixes");
+  }
   auto context = [&](const absl::Status& s) { return Annotate(s, Describe()); };
   absl::string_view data(data_, size_);
   // etcdctl's file is the bbolt image (a whole number of pages, so a multiple of 512 bytes)
@@ -510,13 +517,8 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
   if (!bucket_page.ok()) return context(bucket_page.status());
 
   // One pass over every revision, ascending: the last revision seen for a user key is its
-  // latest. Keep only where it lives; a tombstone as the latest means the key is deleted.
-  struct Latest {
-    Entry entry;
-    bool deleted;
-  };
-  std::vector<Latest> latest;
-  absl::flat_hash_map<absl::string_view, uint32_t> by_key;
+  // latest. Keep only where it lives, and only for the keys asked for; a tombstone as the
+  // latest means the key is deleted.
   absl::string_view previous;
   st = tree.Walk(*bucket_page, [&](const LeafElement& e) -> absl::Status {
     if (e.flags & kBucketLeafFlag) {
@@ -539,44 +541,62 @@ absl::Status SnapshotReader::Load(SnapshotOptions options) {
       return absl::DataLossError(absl::StrCat("corrupt etcd data: the value of revision ",
                                               RevisionString(e.key), " is not an mvccpb.KeyValue"));
     }
-    Entry entry{kv.key, static_cast<uint64_t>(e.value.data() - data_),
-                static_cast<uint32_t>(e.value.size())};
-    auto it = by_key.find(kv.key);
-    if (it == by_key.end()) {
-      entry.key = StoreKey(kv.key);
-      by_key.emplace(entry.key, static_cast<uint32_t>(latest.size()));
-      latest.push_back({entry, tombstone});
-    } else {
-      entry.key = latest[it->second].entry.key;
-      latest[it->second] = {entry, tombstone};
+    uint16_t group;
+    if (!Wanted(kv.key, &group)) return absl::OkStatus();
+    Slot slot{static_cast<uint64_t>(e.value.data() - data_),
+              static_cast<uint32_t>(e.value.size()), group, tombstone};
+    if (const Slot* found = Find(kv.key); found != nullptr) {
+      slots_[found - slots_.data()] = slot;
+      return absl::OkStatus();
+    }
+    if (slots_.size() >= std::numeric_limits<uint32_t>::max()) {
+      return absl::ResourceExhaustedError("more than 2^32 keys");
+    }
+    uint32_t index = static_cast<uint32_t>(slots_.size());
+    slots_.push_back(slot);
+    if (!by_hash_.emplace(Hash(kv.key), index).second) {
+      collided_.emplace(std::string(kv.key), index);
     }
     return absl::OkStatus();
   });
   if (!st.ok()) return context(st);
-  by_key = {};
-
-  entries_.reserve(latest.size());
-  for (const Latest& l : latest) {
-    if (!l.deleted) entries_.push_back(l.entry);
-  }
-  latest = {};
-  std::sort(entries_.begin(), entries_.end(),
-            [](const Entry& a, const Entry& b) { return a.key < b.key; });
+  for (const Slot& s : slots_) live_ += s.deleted ? 0 : 1;
   ReleaseTouchedPages();
   return absl::OkStatus();
 }
 
-absl::string_view SnapshotReader::StoreKey(absl::string_view key) {
-  constexpr size_t kChunk = 1 << 20;
-  if (key.size() > chunk_left_) {
-    chunk_left_ = std::max(kChunk, key.size());
-    key_chunks_.push_back(std::make_unique<char[]>(chunk_left_));
+bool SnapshotReader::Wanted(absl::string_view key, uint16_t* group) const {
+  *group = 0;
+  if (key_prefixes_.empty()) return true;
+  for (size_t i = 0; i < key_prefixes_.size(); ++i) {
+    if (absl::StartsWith(key, key_prefixes_[i])) {
+      *group = static_cast<uint16_t>(i);
+      return true;
+    }
   }
-  // A chunk fills from its end down, so the space left is also the next free offset.
-  chunk_left_ -= key.size();
-  char* at = key_chunks_.back().get() + chunk_left_;
-  std::memcpy(at, key.data(), key.size());
-  return absl::string_view(at, key.size());
+  return false;
+}
+
+absl::string_view SnapshotReader::KeyOf(const Slot& s) const {
+  KeyValueView view;
+  // Parsed once while loading; only a file changed under the mapping could fail here, and then
+  // no key matches.
+  if (!ParseKeyValue(absl::string_view(data_ + s.value_offset, s.value_size), &view)) return {};
+  return view.key;
+}
+
+uint64_t SnapshotReader::Hash(absl::string_view key) const {
+  return key_hash_ != nullptr ? key_hash_(key) : absl::HashOf(key);
+}
+
+const SnapshotReader::Slot* SnapshotReader::Find(absl::string_view key) const {
+  if (!collided_.empty()) {
+    if (auto it = collided_.find(key); it != collided_.end()) return &slots_[it->second];
+  }
+  auto it = by_hash_.find(Hash(key));
+  if (it == by_hash_.end()) return nullptr;
+  const Slot& s = slots_[it->second];
+  return KeyOf(s) == key ? &s : nullptr;
 }
 
 void SnapshotReader::Touched(size_t bytes) {
@@ -591,10 +611,10 @@ void SnapshotReader::ReleaseTouchedPages() {
   if (mapping_ != nullptr) ::madvise(mapping_, size_, MADV_DONTNEED);
 }
 
-absl::StatusOr<KeyValue> SnapshotReader::Decode(const Entry& e) const {
+absl::StatusOr<KeyValue> SnapshotReader::Decode(const Slot& s) const {
   KeyValueView view;
   // Already parsed once while indexing; this cannot fail unless the mapping changed under us.
-  if (!ParseKeyValue(absl::string_view(data_ + e.value_offset, e.value_size), &view)) {
+  if (!ParseKeyValue(absl::string_view(data_ + s.value_offset, s.value_size), &view)) {
     return absl::DataLossError(absl::StrCat(
         Describe(), ": the file changed while being read (KeyValue no longer parses)"));
   }
@@ -608,23 +628,52 @@ absl::StatusOr<KeyValue> SnapshotReader::Decode(const Entry& e) const {
 }
 
 absl::StatusOr<std::optional<KeyValue>> SnapshotReader::Get(absl::string_view key) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), key,
-                             [](const Entry& e, absl::string_view k) { return e.key < k; });
-  if (it == entries_.end() || it->key != key) return std::optional<KeyValue>();
-  LB_ASSIGN_OR_RETURN(KeyValue kv, Decode(*it));
+  uint16_t group;
+  if (!Wanted(key, &group)) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Describe(), " was opened to read keys under ", absl::StrJoin(key_prefixes_, ", "),
+        " only; ", key, " is not among them"));
+  }
+  const Slot* s = Find(key);
+  if (s == nullptr || s->deleted) return std::optional<KeyValue>();
+  Touched(std::max<size_t>(s->value_size, kFaultAround));
+  LB_ASSIGN_OR_RETURN(KeyValue kv, Decode(*s));
   return std::optional<KeyValue>(std::move(kv));
 }
 
 absl::Status SnapshotReader::Range(absl::string_view prefix,
                                    const std::function<absl::Status(KeyValue&&)>& each) {
-  auto it = std::lower_bound(entries_.begin(), entries_.end(), prefix,
-                             [](const Entry& e, absl::string_view k) { return e.key < k; });
-  for (; it != entries_.end(); ++it) {
-    if (!absl::StartsWith(it->key, prefix)) break;
-    LB_ASSIGN_OR_RETURN(KeyValue kv, Decode(*it));
+  // The groups whose keys may fall under `prefix`: without key_prefixes, the only one; with
+  // them, `prefix` must lie within one of them (else keys outside them would be missed).
+  std::vector<bool> groups(std::max<size_t>(key_prefixes_.size(), 1), key_prefixes_.empty());
+  bool within = key_prefixes_.empty();
+  for (size_t i = 0; i < key_prefixes_.size(); ++i) {
+    within |= absl::StartsWith(prefix, key_prefixes_[i]);
+    groups[i] = absl::StartsWith(prefix, key_prefixes_[i]) ||
+                absl::StartsWith(key_prefixes_[i], prefix);
+  }
+  if (!within) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        Describe(), " was opened to read keys under ", absl::StrJoin(key_prefixes_, ", "),
+        " only; a range over \"", prefix, "\" is not within them"));
+  }
+  // The live keys under `prefix` with their slots, sorted. Keys are copied so that sorting does
+  // not fault pages of the mapping in again and again.
+  std::vector<std::pair<std::string, uint32_t>> keys;
+  for (size_t i = 0; i < slots_.size(); ++i) {
+    const Slot& s = slots_[i];
+    if (s.deleted || !groups[s.group]) continue;
+    absl::string_view key = KeyOf(s);
+    Touched(std::max<size_t>(s.value_size, kFaultAround));
+    if (absl::StartsWith(key, prefix)) keys.emplace_back(std::string(key), i);
+  }
+  std::sort(keys.begin(), keys.end());
+  for (auto& [key, index] : keys) {
+    std::string().swap(key);  // what has been handed out is not held
+    LB_ASSIGN_OR_RETURN(KeyValue kv, Decode(slots_[index]));
     // Values are visited in key order, not file order, and the kernel maps up to 64 KiB around
     // each fault, so count every decoded value as that much.
-    Touched(std::max<size_t>(it->value_size, kFaultAround));
+    Touched(std::max<size_t>(slots_[index].value_size, kFaultAround));
     LB_RETURN_IF_ERROR(each(std::move(kv)));
   }
   return absl::OkStatus();

@@ -149,5 +149,57 @@ TEST(SnapshotIntegrationTest, TamperedTrailerFailsHashCheck) {
   EXPECT_FALSE(restore.ok());
 }
 
+// The reader limited to some prefixes, on a store that was compacted and written again: it holds
+// only the keys under the prefixes and answers for them as the whole store does.
+TEST(SnapshotIntegrationTest, PrefixesOnlyAfterCompaction) {
+  auto etcd = EtcdServer::Start();
+  ASSERT_TRUE(etcd.ok()) << etcd.status();
+  auto want = Populate(**etcd);
+  auto rev = (*etcd)->Etcdctl({"get", "/registry/configmaps/kube-system/a", "-w", "fields"});
+  ASSERT_TRUE(rev.ok());
+  size_t at = rev->find("\"Revision\" : ");
+  ASSERT_NE(at, std::string::npos) << *rev;
+  std::string revision = rev->substr(at + 14, rev->find('\n', at) - at - 14);
+  ASSERT_TRUE((*etcd)->Etcdctl({"compact", revision}).ok()) << revision;
+  // After the compaction: an update, a delete and a re-creation under the prefixes.
+  for (auto [k, v] : {std::pair<std::string, std::string>{"/registry/configmaps/kube-system/a", "three"},
+                      {"/registry/configmaps/kube-system/gone", "back"},
+                      {"/registry/secrets/ns/s-0001", "after compaction"}}) {
+    ASSERT_TRUE((*etcd)->Etcdctl({"put", k, v}).ok());
+    want[k] = v;
+  }
+  ASSERT_TRUE((*etcd)->Etcdctl({"del", "/registry/configmaps/kube-system/b"}).ok());
+  want.erase("/registry/configmaps/kube-system/b");
+  const std::string path = (*etcd)->dir() + "/snap.db";
+  ASSERT_TRUE((*etcd)->Etcdctl({"snapshot", "save", path}).ok());
+
+  SnapshotOptions o;
+  o.key_prefixes = {"/registry/configmaps/kube-system/", "/registry/secrets/ns/s-00"};
+  auto r = SnapshotReader::Open(path, o);
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto all = SnapshotReader::Open(path);
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (const std::string& prefix : o.key_prefixes) {
+    std::map<std::string, std::string> expected;
+    for (const auto& [k, v] : want) {
+      if (k.rfind(prefix, 0) == 0) expected[k] = v;
+    }
+    EXPECT_EQ(Contents(**r, prefix), expected) << prefix;
+    EXPECT_EQ(Contents(**all, prefix), expected) << prefix;
+  }
+  EXPECT_THAT(Contents(**r, "/registry/configmaps/kube-system/"),
+              ElementsAre(std::pair<const std::string, std::string>{
+                              "/registry/configmaps/kube-system/a", "three"},
+                          std::pair<const std::string, std::string>{
+                              "/registry/configmaps/kube-system/gone", "back"}));
+  // s-0000 .. s-0099 and the three configmaps ever written under kube-system (b deleted, still
+  // held as deleted), nothing of the other 2 900 secrets or kube-systemx.
+  EXPECT_LE((*r)->keys_held(), 103u);
+  EXPECT_GE((*r)->keys_held(), (*r)->size());
+  EXPECT_EQ((*r)->revision(), (*all)->revision());
+  auto outside = (*r)->Get("/registry/secrets/ns/s-2000");
+  EXPECT_EQ(outside.status().code(), absl::StatusCode::kFailedPrecondition);
+}
+
 }  // namespace
 }  // namespace lifeboat::etcd

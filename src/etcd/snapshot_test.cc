@@ -457,6 +457,138 @@ TEST(SnapshotReaderTest, OverlongVarintInKeyValue) {
   EXPECT_THAT(r.status().message(), HasSubstr("not an mvccpb.KeyValue"));
 }
 
+// --- reading only some prefixes ------------------------------------------------------------
+
+SnapshotOptions Prefixes(std::vector<std::string> prefixes) {
+  SnapshotOptions o;
+  o.key_prefixes = std::move(prefixes);
+  return o;
+}
+
+TEST(SnapshotReaderFilteredTest, HoldsAndReturnsOnlyKeysUnderThePrefixes) {
+  auto r = SnapshotReader::Open(
+      TestData("small.snapshot.db"),
+      Prefixes({"/registry/configmaps/kube-system/", "/registry/secrets/kube-system/"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  SnapshotReader& snap = **r;
+  // a (updated), b, c (deleted) and big: nothing of the 300 events, the pod or kube-systemx/d.
+  EXPECT_EQ(snap.keys_held(), 4u);
+  EXPECT_EQ(snap.size(), 3u);
+  EXPECT_EQ(snap.revision(), 13);  // the store's, over every key
+
+  std::vector<KeyValue> kvs;
+  ASSERT_TRUE(snap.Range("/registry/configmaps/kube-system/", [&](KeyValue&& kv) {
+                    kvs.push_back(std::move(kv));
+                    return absl::OkStatus();
+                  }).ok());
+  ASSERT_EQ(kvs.size(), 2u);
+  EXPECT_EQ(kvs[0].key, "/registry/configmaps/kube-system/a");
+  EXPECT_EQ(kvs[0].value, "v2");  // the latest of two revisions
+  EXPECT_EQ(kvs[0].create_revision, 2);
+  EXPECT_EQ(kvs[0].mod_revision, 3);
+  EXPECT_EQ(kvs[0].version, 2);
+  EXPECT_EQ(kvs[1].key, "/registry/configmaps/kube-system/b");
+  EXPECT_THAT(Keys(snap, "/registry/configmaps/kube-system/a"),
+              ElementsAre("/registry/configmaps/kube-system/a"));
+
+  auto c = snap.Get("/registry/configmaps/kube-system/c");  // its latest revision a tombstone
+  ASSERT_TRUE(c.ok()) << c.status();
+  EXPECT_FALSE(c->has_value());
+  auto big = snap.Get("/registry/secrets/kube-system/big");
+  ASSERT_TRUE(big.ok() && big->has_value());
+  EXPECT_EQ((*big)->value, std::string(10000, 'x'));
+  auto none = snap.Get("/registry/secrets/kube-system/none");
+  ASSERT_TRUE(none.ok());
+  EXPECT_FALSE(none->has_value());
+}
+
+TEST(SnapshotReaderFilteredTest, AskingOutsideThePrefixesIsRefusedNotAbsent) {
+  auto r = SnapshotReader::Open(TestData("small.snapshot.db"),
+                                Prefixes({"/registry/configmaps/kube-system/"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  for (const char* key : {"/registry/events/ns/e-042", "/registry/configmaps/kube-systemx/d",
+                          "/registry/configmaps/kube-system", ""}) {
+    auto kv = (*r)->Get(key);
+    ASSERT_FALSE(kv.ok()) << key;
+    EXPECT_EQ(kv.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_THAT(kv.status().message(), HasSubstr("/registry/configmaps/kube-system/"));
+  }
+  for (const char* prefix : {"", "/registry/", "/registry/configmaps/kube-system",
+                             "/registry/events/"}) {
+    absl::Status st = (*r)->Range(prefix, [](KeyValue&&) { return absl::OkStatus(); });
+    EXPECT_EQ(st.code(), absl::StatusCode::kFailedPrecondition) << prefix << ": " << st;
+  }
+}
+
+TEST(SnapshotReaderFilteredTest, DeletedAndCreatedAgain) {
+  auto r = SnapshotReader::Open(TestData("small.snapshot.db"),
+                                Prefixes({"/registry/pods/", "/registry/events/ns/e-15"}));
+  ASSERT_TRUE(r.ok()) << r.status();
+  auto p = (*r)->Get("/registry/pods/ns/p");
+  ASSERT_TRUE(p.ok() && p->has_value());
+  EXPECT_EQ((*p)->value, "two");
+  EXPECT_EQ((*p)->version, 1);
+  EXPECT_EQ((*p)->create_revision, 10);
+  // e-150 .. e-159 of one transaction, e-150 deleted afterwards.
+  EXPECT_EQ((*r)->keys_held(), 11u);
+  std::vector<std::string> events = Keys(**r, "/registry/events/ns/e-15");
+  ASSERT_EQ(events.size(), 9u);
+  EXPECT_EQ(events.front(), "/registry/events/ns/e-151");
+}
+
+TEST(SnapshotReaderFilteredTest, SameAnswersAsTheUnfilteredReader) {
+  auto all = SnapshotReader::Open(TestData("small.snapshot.db"));
+  ASSERT_TRUE(all.ok()) << all.status();
+  for (const std::vector<std::string>& prefixes :
+       std::vector<std::vector<std::string>>{{"/registry/events/"},
+                                             {"/registry/events/ns/e-1", "/registry/events/"},
+                                             {"/registry/configmaps/", "/registry/pods/ns/"}}) {
+    auto some = SnapshotReader::Open(TestData("small.snapshot.db"), Prefixes(prefixes));
+    ASSERT_TRUE(some.ok()) << some.status();
+    size_t live = 0;
+    for (const std::string& prefix : prefixes) {
+      std::vector<std::string> want = Keys(**all, prefix);
+      EXPECT_EQ(Keys(**some, prefix), want) << prefix;
+      for (const std::string& key : want) {
+        auto a = (*all)->Get(key);
+        auto b = (*some)->Get(key);
+        ASSERT_TRUE(a.ok() && b.ok() && a->has_value() && b->has_value()) << key;
+        EXPECT_EQ((*a)->value, (*b)->value);
+        EXPECT_EQ((*a)->mod_revision, (*b)->mod_revision);
+      }
+      live = std::max(live, want.size());
+    }
+    EXPECT_GE((*some)->size(), live);
+    EXPECT_LT((*some)->keys_held(), (*all)->keys_held());
+  }
+}
+
+// Every user key hashing alike: each is still found by its own text, updates and deletes land on
+// the right key.
+TEST(SnapshotReaderFilteredTest, HashCollisionsKeepKeysApart) {
+  SnapshotOptions o;
+  o.key_hash_for_testing = [](absl::string_view key) -> uint64_t { return key.size() % 3; };
+  auto some = SnapshotReader::Open(TestData("small.snapshot.db"), o);
+  auto all = SnapshotReader::Open(TestData("small.snapshot.db"));
+  ASSERT_TRUE(some.ok() && all.ok());
+  EXPECT_EQ((*some)->size(), (*all)->size());
+  EXPECT_EQ((*some)->keys_held(), (*all)->keys_held());
+  std::vector<std::string> keys = Keys(**all, "");
+  EXPECT_EQ(Keys(**some, ""), keys);
+  for (const std::string& key : keys) {
+    auto a = (*all)->Get(key);
+    auto b = (*some)->Get(key);
+    ASSERT_TRUE(a.ok() && b.ok() && b->has_value()) << key;
+    EXPECT_EQ((*a)->value, (*b)->value) << key;
+  }
+  auto c = (*some)->Get("/registry/configmaps/kube-system/c");
+  ASSERT_TRUE(c.ok());
+  EXPECT_FALSE(c->has_value());
+  auto a = (*some)->Get("/registry/configmaps/kube-system/a");
+  ASSERT_TRUE(a.ok() && a->has_value());
+  EXPECT_EQ((*a)->value, "v2");
+}
+
 // --- random damage ----------------------------------------------------------------------------
 
 // Thousands of randomly damaged copies of a real file: each one either reads or fails with

@@ -14,6 +14,14 @@ EtcdSource::EtcdSource(std::unique_ptr<etcd::KvReader> kv, std::string prefix,
       prefix_(absl::StripSuffix(prefix, "/")),
       transformer_(std::move(transformer)) {}
 
+std::vector<std::string> EtcdSource::KeyPrefixes(absl::string_view prefix, absl::string_view ns) {
+  std::vector<std::string> out;
+  for (const char* resource : {"daemonsets", "deployments", "secrets", "configmaps"}) {
+    out.push_back(absl::StrCat(absl::StripSuffix(prefix, "/"), "/", resource, "/", ns, "/"));
+  }
+  return out;
+}
+
 absl::Status EtcdSource::ForEachWorkload(absl::string_view ns,
                                          const std::function<absl::Status(Json&&)>& each) {
   LB_RETURN_IF_ERROR(kube::ValidateObjectName("namespace", ns));

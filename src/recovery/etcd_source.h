@@ -5,6 +5,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "etcd/kv.h"
 #include "recovery/source.h"
@@ -21,6 +22,11 @@ class EtcdSource : public ObjectSource {
                                const std::function<absl::Status(Json&&)>& each) override;
   absl::StatusOr<Json> Get(absl::string_view kind, absl::string_view ns, absl::string_view name) override;
   std::string Describe() const override { return kv_->Describe(); }
+
+  // The key prefixes this source reads for namespace `ns` under --etcd-prefix `prefix`: its
+  // DaemonSets and Deployments (ranged) and its Secrets and ConfigMaps (read by name). A reader
+  // limited to them (etcd::SnapshotOptions::key_prefixes) serves everything this source asks.
+  static std::vector<std::string> KeyPrefixes(absl::string_view prefix, absl::string_view ns);
 
  private:
   std::unique_ptr<etcd::KvReader> kv_;
