@@ -37,14 +37,47 @@ absl::Status HttpStatus(long code, absl::string_view method, absl::string_view p
   return HttpError(code, text);
 }
 
+struct UrlParts {
+  std::string scheme, host, port, path, host_header;
+};
+
+// The parts of the kubeconfig's server URL, by libcurl's URL parser.
+absl::StatusOr<UrlParts> ServerParts(const kube::Kubeconfig& config) {
+  std::unique_ptr<CURLU, decltype(&curl_url_cleanup)> u(curl_url(), &curl_url_cleanup);
+  std::string server(absl::StripSuffix(config.server, "/"));
+  if (!u || curl_url_set(u.get(), CURLUPART_URL, server.c_str(), 0) != CURLUE_OK) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("kubeconfig ", config.source, ": server \"", config.server, "\" is not a valid URL"));
+  }
+  auto get = [&](CURLUPart part, unsigned flags) {
+    char* v = nullptr;
+    std::string out;
+    if (curl_url_get(u.get(), part, &v, flags) == CURLUE_OK && v != nullptr) out = v;
+    curl_free(v);
+    return out;
+  };
+  UrlParts p;
+  p.scheme = get(CURLUPART_SCHEME, 0);
+  p.host = get(CURLUPART_HOST, 0);
+  p.port = get(CURLUPART_PORT, CURLU_DEFAULT_PORT);
+  p.path = get(CURLUPART_PATH, 0);
+  if (p.path == "/") p.path.clear();
+  std::string explicit_port = get(CURLUPART_PORT, 0);
+  p.host_header = explicit_port.empty() ? p.host : absl::StrCat(p.host, ":", explicit_port);
+  return p;
+}
+
 }  // namespace
 
 struct Client::Impl {
   CURL* curl = nullptr;
   curl_slist* headers = nullptr;
+  curl_slist* connect_to = nullptr;
+  std::string base;  // what request paths are appended to (server_, or tls-server-name's URL)
   std::string ca, cert, key;
   ~Impl() {
     if (headers) curl_slist_free_all(headers);
+    if (connect_to) curl_slist_free_all(connect_to);
     if (curl) curl_easy_cleanup(curl);
   }
 };
@@ -62,8 +95,26 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(const kube::Kubeconfig& c
   c->server_ = std::string(absl::StripSuffix(config.server, "/"));
   c->impl_ = std::make_unique<Impl>();
   Impl& im = *c->impl_;
+  im.base = c->server_;
   im.curl = curl_easy_init();
   if (im.curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  if (!config.tls_server_name.empty()) {
+    // Verify the certificate for (and send as SNI) tls-server-name while connecting to the
+    // server's own address: requests go to https://<tls-server-name>:<port>, connected to
+    // <host>:<port>, with the server's own Host header.
+    LB_ASSIGN_OR_RETURN(auto parts, ServerParts(config));
+    im.base = absl::StrCat(parts.scheme, "://", config.tls_server_name, ":", parts.port, parts.path);
+    im.connect_to = curl_slist_append(
+        nullptr, absl::StrCat(config.tls_server_name, ":", parts.port, ":", parts.host, ":", parts.port).c_str());
+    im.headers = curl_slist_append(im.headers, absl::StrCat("Host: ", parts.host_header).c_str());
+    curl_easy_setopt(im.curl, CURLOPT_CONNECT_TO, im.connect_to);
+  }
+  if (!config.proxy_url.empty()) {
+    // client-go dials socks5 proxies with the server's name, not its address: socks5h.
+    std::string proxy = config.proxy_url;
+    if (absl::StartsWith(proxy, "socks5://")) proxy = absl::StrCat("socks5h://", proxy.substr(9));
+    curl_easy_setopt(im.curl, CURLOPT_PROXY, proxy.c_str());
+  }
   im.ca = config.ca_pem;
   im.cert = config.client_cert_pem;
   im.key = config.client_key_pem;
@@ -105,7 +156,7 @@ absl::StatusOr<std::unique_ptr<Client>> Client::Create(const kube::Kubeconfig& c
 absl::StatusOr<std::string> Client::Do(absl::string_view method, absl::string_view path,
                                        const std::string* body, long* http_code) {
   CURL* h = impl_->curl;
-  std::string url = absl::StrCat(server_, path);
+  std::string url = absl::StrCat(impl_->base, path);
   std::string response;
   char error[CURL_ERROR_SIZE] = {0};
   curl_easy_setopt(h, CURLOPT_URL, url.c_str());

@@ -133,6 +133,7 @@ class Runner {
     LB_ASSIGN_OR_RETURN(std::vector<Required> required, ParseRequired(o_.required_pods));
     LB_ASSIGN_OR_RETURN(kube::Kubeconfig kc,
                         kube::LoadKubeconfig((o_.asset_dir / "auth" / "kubeconfig").string()));
+    for (const auto& w : kc.warnings) out_ << "Warning: " << w << std::endl;
     apiserver::ClientOptions copts;
     copts.timeout = std::chrono::seconds(10);
     copts.connect_timeout = std::chrono::seconds(3);

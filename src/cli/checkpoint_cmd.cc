@@ -134,6 +134,7 @@ int RunCheckpointer(const CheckpointFlags& f) {
 
   auto kubeconfig = kube::LoadKubeconfig(f.kubeconfig);
   if (!kubeconfig.ok()) return fail(kubeconfig.status());
+  for (const auto& w : kubeconfig->warnings) LOG_WARN("{}", w);
   auto api_request_timeout = std::chrono::duration_cast<std::chrono::milliseconds>(*api_timeout);
   auto objects = node::ApiObjectReader::Create(*kubeconfig, o.pod_namespace, api_request_timeout);
   if (!objects.ok()) return fail(objects.status());

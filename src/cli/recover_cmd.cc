@@ -68,6 +68,7 @@ absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const Recover
 
 absl::Status Recover(const RecoverFlags& f) {
   LB_ASSIGN_OR_RETURN(kube::Kubeconfig kc, kube::LoadKubeconfig(f.kubeconfig));
+  for (const auto& w : kc.warnings) LOG_WARN("{}", w);
   LB_ASSIGN_OR_RETURN(auto source, OpenSource(f, kc));
   std::cout << "Reading the control plane of namespace " << f.ns << " from " << source->Describe()
             << std::endl;
