@@ -10,6 +10,7 @@ PACKAGES=(
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libabsl-dev
   libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client openssl jq rsync time
+  python3-jsonschema
 )
 # The test bed builds Kubernetes v1.20.2 from Debian's source package with Debian's Go.
 TESTBED_PACKAGES=(golang-go dpkg-dev patch ca-certificates curl iproute2 procps util-linux)

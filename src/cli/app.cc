@@ -54,6 +54,10 @@ const std::vector<CommandInfo>& Commands() {
        "Run the bootstrap control plane of an asset dir until the self-hosted control plane is "
        "back, then remove it.",
        AddStartCommand},
+      {"doctor",
+       "Tell, read only, whether a recovery would work now: checkpointer coverage, this node's "
+       "checkpoints, a recover dry run per source, backups and certificates. Exit 0 ready, 1 not.",
+       AddDoctorCommand},
   };
   return kCommands;
 }
