@@ -262,6 +262,8 @@ Report RunDoctor(const Options& o, absl::Time now) {
       if (::stat(path.c_str(), &st) == 0) f.modified = absl::FromUnixSeconds(st.st_mtim.tv_sec);
       etcd::SnapshotOptions so;
       so.skip_hash_check = o.skip_hash_check;
+      // Only what recover reads: memory grows with one namespace, not with the cluster.
+      so.key_prefixes = recovery::EtcdSource::KeyPrefixes(o.etcd_prefix, o.ns);
       auto reader = etcd::SnapshotReader::Open(path, so);
       f.open = reader.status();
       if (reader.ok()) {
