@@ -6,7 +6,7 @@ set -euo pipefail
 PACKAGES=(
   build-essential cmake pkg-config make
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libnghttp2-dev zlib1g-dev
-  libcurl4-openssl-dev libssl-dev libsodium-dev libmbedtls-dev
+  libcurl4-openssl-dev libssl-dev libsodium-dev libwolfssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libabsl-dev
   libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
   etcd-server etcd-client openssl jq rsync time

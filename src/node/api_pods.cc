@@ -31,6 +31,7 @@ absl::StatusOr<internal::HttpGetOptions> Options(const kube::Kubeconfig& config,
   internal::HttpGetOptions o;
   o.timeout = timeout;
   o.verify_tls = !config.insecure_skip_tls_verify;
+  o.tls_server_name = config.tls_server_name;
   o.ca_pem = config.ca_pem;
   o.cert_pem = config.client_cert_pem;
   o.key_pem = config.client_key_pem;

@@ -1,12 +1,16 @@
-// Internal to src/node: a small HTTP/1.1 client over POSIX sockets and mbedTLS 2.28, for the
-// checkpointer's repeated polls of the kubelet and the API server and its watch. The bytes of an
-// answer are parsed by HttpResponseParser (http_response.h); this is the transport.
+// Internal to src/node: a small HTTP/1.1 client over POSIX sockets and wolfSSL (TLS 1.3 and 1.2),
+// for the checkpointer's repeated polls of the kubelet and the API server and its watch. The
+// bytes of an answer are parsed by HttpResponseParser (http_response.h); this is the transport.
 //
 // Why not libcurl: the checkpointer must fit in 8 MiB of resident memory, and libcurl with OpenSSL
-// 3 costs about 6 MiB of that on its own; an mbedTLS client costs well under 1 MiB after a
-// handshake. The daemon only ever needs GET against one scheme/host/port per client, so this class
-// speaks just that: one kept-alive connection (TLS session included) and one receive buffer, reused
-// tick after tick, with a single deadline bounding each request.
+// 3 costs about 6 MiB of that on its own (OpenSSL alone, statically linked, ~3.8 MiB more than
+// mbedTLS; wolfSSL ~1 MiB more: bench/results/2026-11-30-tls.md). The daemon speaks to one
+// scheme/host/port per client, so this class keeps one kept-alive connection (TLS session
+// included) and one receive buffer, reused tick after tick, with a deadline bounding each request.
+//
+// Certificates are verified as Go's crypto/tls does for client-go: chain to the given CA (or the
+// system's), validity dates, and the name by Go's rules: an IP literal against iPAddress SANs, a
+// DNS name against dNSName SANs (one leftmost-label wildcard), never the Common Name.
 #pragma once
 
 #include <chrono>
@@ -27,6 +31,9 @@ struct HttpGetOptions {
   // false: accept any server certificate (the kubelet's self-signed serving certificate).
   bool verify_tls = true;
   std::string ca_pem;  // empty: the system's trust store, /etc/ssl/certs/ca-certificates.crt
+  // The name the server's certificate is verified against and sent as SNI, instead of the URL's
+  // host (the kubeconfig's tls-server-name). May be an IP address (then no SNI is sent).
+  std::string tls_server_name;
   std::string cert_pem, key_pem;     // client certificate and key (RSA PKCS#1/PKCS#8 or EC), PEM
   std::string token;                 // sent as `Authorization: Bearer`; never logged or reported
   std::vector<std::string> headers;  // full "Name: value" lines
