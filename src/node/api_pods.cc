@@ -16,17 +16,11 @@ absl::StatusOr<internal::HttpGetOptions> Options(const kube::Kubeconfig& config,
     return absl::InvalidArgumentError(
         absl::StrCat("kubeconfig ", config.source, ": server \"", config.server, "\" is not an http(s) URL"));
   }
-  // The checkpointer's own client cannot honour these yet; refusing beats connecting elsewhere.
+  // The checkpointer's own client cannot honour this yet; refusing beats connecting elsewhere.
   if (!config.proxy_url.empty()) {
     return absl::UnimplementedError(absl::StrCat("kubeconfig ", config.source, ": proxy-url ", config.proxy_url,
                                                  " is not supported by the checkpointer; reach the API server "
                                                  "directly (remove proxy-url)"));
-  }
-  if (!config.tls_server_name.empty()) {
-    return absl::UnimplementedError(absl::StrCat("kubeconfig ", config.source, ": tls-server-name ",
-                                                 config.tls_server_name,
-                                                 " is not supported by the checkpointer yet; use a server URL "
-                                                 "whose host is in the API server's certificate"));
   }
   internal::HttpGetOptions o;
   o.timeout = timeout;
