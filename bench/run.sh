@@ -15,6 +15,8 @@
 #     down, `lifeboat recover --etcd-snapshot FILE` against the upstream path (`etcdctl snapshot
 #     restore` + an etcd started on the restored dir + `lifeboat recover --etcd-servers`), each
 #     timed until the recovery dir is written.
+#  Also at each of $BENCH_SIZES: `lifeboat doctor` (read only) with the API server, etcd and a
+#  fresh backup of that size, and with the API server only.
 #  3. a big snapshot: the largest snapshot restored into a scratch etcd (on /dev/shm when it
 #     exists), grown to $BENCH_BIG_KEYS keys with small Secrets+ConfigMaps in 100 other
 #     namespaces, saved again; `lifeboat recover --etcd-snapshot` on it, with and without the
@@ -240,6 +242,17 @@ for level in $LEVELS; do
       "$LIFEBOAT" recover --recovery-dir "$WORK/recovered" --kubeconfig "$KC"
     [[ -f $WORK/recovered/auth/kubeconfig ]] || fail "recover (API server) wrote no recovery dir"
     PREP=
+    # doctor, read only, with every source: the API server, etcd and a backup of this size. It
+    # exits 1 on the fixture (its placeholder certificates are warnings), which is fine here.
+    etcdctl "${ETCD_FLAGS[@]}" snapshot save "$WORK/doctor-backup.db" >/dev/null 2>&1 ||
+      fail "snapshot save for doctor failed"
+    bench_cmd "$level" "lifeboat doctor (API server + etcd + backup)" "$WORK/doctor.out" \
+      bash -c '"$@"; (($? <= 1))' doctor "$LIFEBOAT" doctor --kubeconfig "$KC" "${LB_ETCD_FLAGS[@]}" \
+      --etcd-snapshot "$WORK/doctor-backup.db"
+    grep -q '^READY\|^NOT READY' "$WORK/doctor.out" || fail "doctor printed no verdict"
+    bench_cmd "$level" "lifeboat doctor (API server only)" "$WORK/doctor.out" \
+      bash -c '"$@"; (($? <= 1))' doctor "$LIFEBOAT" doctor --kubeconfig "$KC"
+    rm -f "$WORK/doctor-backup.db"
     bench_cmd "$level" "etcdctl get --prefix secrets/kube-system" /dev/null \
       etcdctl "${ETCD_FLAGS[@]}" get --prefix "/registry/secrets/$NS/"
     bench_cmd "$level" "etcdctl get --prefix configmaps/kube-system" /dev/null \
