@@ -28,6 +28,10 @@
 #                          BENCH_SIZES is given: its largest value; "" skips the snapshot benchmark)
 #   BENCH_BIG_KEYS         keys in the big snapshot (default 1000000; "" or 0 skips it)
 #   BENCH_LOADER           etcd (default: 1.36-style values written into etcd) or apiserver
+#   BENCH_UPGRADE=0        with BENCH_LOADER=etcd, leave the fixture as the 1.20 API server stored it
+#                          (for a lifeboat whose schema does not decode 1.36 values)
+#   BENCH_BASELINE         another lifeboat binary (say, an older build) to time on the same snapshot
+#                          files right after this one: an A/B under the same machine load
 #   BENCH_RUNS             runs per measurement, the median is reported (default 3)
 #   BENCH_THREADS          requests in flight while loading objects (default 16)
 #   BENCH_BUILD            build dir (default build-bench); BENCH_NO_BUILD=1 uses it as it is
@@ -51,6 +55,11 @@ BIG_KEYS=${BENCH_BIG_KEYS-1000000}
 LOADER_KIND=${BENCH_LOADER:-etcd}
 [[ $LOADER_KIND == etcd || $LOADER_KIND == apiserver ]] || { echo "bench: BENCH_LOADER must be etcd or apiserver" >&2; exit 2; }
 RUNS=${BENCH_RUNS:-3}
+BASELINE=${BENCH_BASELINE:-}
+if [[ -n $BASELINE ]]; then
+  [[ -x $BASELINE ]] || { echo "bench: BENCH_BASELINE $BASELINE is not an executable" >&2; exit 2; }
+  BASELINE=$(realpath "$BASELINE")
+fi
 THREADS=${BENCH_THREADS:-16}
 NS=kube-system
 DATE=$(date +%F)
@@ -155,6 +164,32 @@ bench_cmd() {
 
 loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
 
+# snapshot_runs BINARY FILE [FLAGS...]: RUNS runs of `BINARY recover --etcd-snapshot FILE FLAGS`;
+# sets S_WALL, S_RSS (medians) and S_RUNS (every run, for the table). The baseline may fail (an
+# older schema may not decode what is stored): S_RUNS then says so and S_OK=0.
+snapshot_runs() {
+  local bin=$1 file=$2 i walls=() rsss=() cpus=()
+  shift 2
+  S_OK=1
+  for ((i = 0; i < RUNS; i++)); do
+    rm -rf "$WORK/recovered"
+    if ! run_timed "$WORK/recover.out" "$bin" recover --recovery-dir "$WORK/recovered" --kubeconfig "$KC" \
+      --etcd-snapshot "$file" "$@"; then
+      [[ $bin == "$BASELINE" ]] || fail "recover --etcd-snapshot $file $* failed"
+      S_OK=0 S_WALL=0 S_RSS=0
+      S_RUNS="failed: $(grep . "$WORK/cmd.err" | tail -1 | cut -c1-160 | tr '|' '/')"
+      return 0
+    fi
+    [[ -f $WORK/recovered/auth/kubeconfig ]] || fail "$bin recover --etcd-snapshot wrote no recovery dir"
+    walls+=("$WALL_MS")
+    rsss+=("$RSS_KIB")
+    cpus+=("$CPU_MS")
+  done
+  S_WALL=$(echo "${walls[*]}" | median)
+  S_RSS=$(echo "${rsss[*]}" | median)
+  S_RUNS="$(secs_list "${walls[@]}") s; $(mib_list "${rsss[@]}") MiB; CPU $(secs_list "${cpus[@]}") s"
+}
+
 pick_port() { # a free loopback port below the ephemeral range
   local p used
   used=" $(ss -Htan | awk '{print $4}' | sed -E 's/.*[:.]([0-9]+)$/\1/' | sort -un | tr '\n' ' ') "
@@ -187,7 +222,7 @@ LB_ETCD_FLAGS=(--etcd-servers "$TB_ETCD_ENDPOINTS" --etcd-ca-path "$TB_ETCD_CA"
   --etcd-certificate-path "$TB_ETCD_CERT" --etcd-private-key-path "$TB_ETCD_KEY")
 LOADER_ETCD_FLAGS=(--endpoints "$TB_ETCD_ENDPOINTS" --cacert "$TB_ETCD_CA" --cert "$TB_ETCD_CERT" --key "$TB_ETCD_KEY")
 UPGRADE_NOTE=
-if [[ $LOADER_KIND == etcd ]]; then
+if [[ $LOADER_KIND == etcd && ${BENCH_UPGRADE:-1} != 0 ]]; then
   # The fixture was created through the 1.20 API server: add what 1.36 always writes.
   "$ETCD_LOADER" upgrade "${LOADER_ETCD_FLAGS[@]}" --namespace "$NS" >"$WORK/upgrade.out" 2>&1 ||
     { tail -20 "$WORK/upgrade.out" >&2; fail "rewriting the fixture as 1.36 stores it failed"; }
@@ -311,20 +346,16 @@ wait_etcd() { # wait_etcd URL PID: until etcd answers (polled every 20 ms)
 for level in $SNAP_SIZES; do
   f=${SNAP_FILE[$level]}
   say "snapshot benchmark at $level objects (${SNAP_KEYS[$level]})"
-  walls=() rsss=() cpus=()
-  for ((i = 0; i < RUNS; i++)); do
-    rm -rf "$WORK/recovered"
-    run_timed "$WORK/recover.out" "$LIFEBOAT" recover --recovery-dir "$WORK/recovered" --kubeconfig "$KC" \
-      --etcd-snapshot "$f" || fail "recover --etcd-snapshot failed"
-    [[ -f $WORK/recovered/auth/kubeconfig ]] || fail "recover --etcd-snapshot wrote no recovery dir"
-    walls+=("$WALL_MS")
-    rsss+=("$RSS_KIB")
-    cpus+=("$CPU_MS")
-  done
-  mw=$(echo "${walls[*]}" | median)
-  mr=$(echo "${rsss[*]}" | median)
-  SNAP_ROWS+=("| $level | lifeboat recover --etcd-snapshot | $(secs "$mw") | $(mib "$mr") | $(secs_list "${walls[@]}") s; $(mib_list "${rsss[@]}") MiB; CPU $(secs_list "${cpus[@]}") s |")
-  say "  lifeboat recover --etcd-snapshot: $(secs "$mw") s, $(mib "$mr") MiB (runs: $(secs_list "${walls[@]}"))"
+  snapshot_runs "$LIFEBOAT" "$f"
+  mw=$S_WALL
+  mr=$S_RSS
+  SNAP_ROWS+=("| $level | lifeboat recover --etcd-snapshot | $(secs "$mw") | $(mib "$mr") | $S_RUNS |")
+  say "  lifeboat recover --etcd-snapshot: $(secs "$mw") s, $(mib "$mr") MiB ($S_RUNS)"
+  if [[ -n $BASELINE ]]; then
+    snapshot_runs "$BASELINE" "$f"
+    SNAP_ROWS+=("| $level | baseline ($(basename "$BASELINE")) recover --etcd-snapshot | $(secs "$S_WALL") | $(mib "$S_RSS") | $S_RUNS |")
+    say "  baseline: $(secs "$S_WALL") s, $(mib "$S_RSS") MiB ($S_RUNS)"
+  fi
   verdict=$( ((mw <= 2000)) && echo ok || echo SLOWER)
   CHECKS+=("| $level (snapshot) | recover --etcd-snapshot | $(secs "$mw") s ≤ 2 s: **$verdict** | $(mib "$mr") MiB ≤ 32 MiB: **$( ((mr <= 32 * 1024)) && echo ok || echo OVER)** |")
 
@@ -426,22 +457,16 @@ if ((BIG_KEYS > 0)) && [[ -n $SNAP_SIZES ]]; then
   say "  $BIG_NOTE"
   for variant in "" --skip-hash-check; do
     label="lifeboat recover --etcd-snapshot${variant:+ $variant}"
-    walls=() rsss=() cpus=()
-    for ((i = 0; i < RUNS; i++)); do
-      rm -rf "$WORK/recovered"
-      run_timed "$WORK/recover.out" "$LIFEBOAT" recover --recovery-dir "$WORK/recovered" --kubeconfig "$KC" \
-        --etcd-snapshot "$big_file" $variant || fail "$label on the big snapshot failed"
-      [[ -f $WORK/recovered/auth/kubeconfig ]] || fail "$label wrote no recovery dir"
-      walls+=("$WALL_MS")
-      rsss+=("$RSS_KIB")
-      cpus+=("$CPU_MS")
-    done
-    mw=$(echo "${walls[*]}" | median)
-    mr=$(echo "${rsss[*]}" | median)
-    BIG_ROWS+=("| $big_total | $label | $(secs "$mw") | $(mib "$mr") | $(secs_list "${walls[@]}") s; $(mib_list "${rsss[@]}") MiB; CPU $(secs_list "${cpus[@]}") s |")
-    say "  $label: $(secs "$mw") s, $(mib "$mr") MiB (runs: $(secs_list "${walls[@]}"))"
+    snapshot_runs "$LIFEBOAT" "$big_file" $variant
+    BIG_ROWS+=("| $big_total | $label | $(secs "$S_WALL") | $(mib "$S_RSS") | $S_RUNS |")
+    say "  $label: $(secs "$S_WALL") s, $(mib "$S_RSS") MiB ($S_RUNS)"
     if [[ -z $variant ]]; then
-      CHECKS+=("| $big_total keys (snapshot) | recover --etcd-snapshot | $(secs "$mw") s (informative) | $(mib "$mr") MiB ≤ 32 MiB: **$( ((mr <= 32 * 1024)) && echo ok || echo OVER)** |")
+      CHECKS+=("| $big_total keys (snapshot) | recover --etcd-snapshot | $(secs "$S_WALL") s (informative) | $(mib "$S_RSS") MiB ≤ 32 MiB: **$( ((S_RSS <= 32 * 1024)) && echo ok || echo OVER)** |")
+    fi
+    if [[ -n $BASELINE ]]; then
+      snapshot_runs "$BASELINE" "$big_file" $variant
+      BIG_ROWS+=("| $big_total | baseline ($(basename "$BASELINE")) recover --etcd-snapshot${variant:+ $variant} | $(secs "$S_WALL") | $(mib "$S_RSS") | $S_RUNS |")
+      say "  baseline: $(secs "$S_WALL") s, $(mib "$S_RSS") MiB ($S_RUNS)"
     fi
   done
   rm -rf "$BIG_DIR"
@@ -471,7 +496,7 @@ report() {
   if [[ $LOADER_KIND == etcd ]]; then
     echo "## Loading (bench_etcd_objects: values as 1.36 stores them, written straight into etcd, 100 per transaction)"
     echo
-    echo "- $UPGRADE_NOTE"
+    echo "- ${UPGRADE_NOTE:-fixture objects left as the 1.20 API server stored them (BENCH_UPGRADE=0)}"
   else
     echo "## Loading (bench_load_objects, $THREADS requests in flight, through the API server)"
   fi
@@ -542,9 +567,13 @@ report() {
   if [[ $LOADER_KIND == etcd ]]; then
     echo "Objects are written into etcd by \`bench_etcd_objects\` as a 1.36 API server stores them: protobuf in the"
     echo "\`k8s\\0\` envelope, every non-pointer field written (managedFields[].subresource = \"\" included); the"
-    echo "fixture's DaemonSets, Deployments, Secrets and ConfigMaps, created through the 1.20 API server, are"
-    echo "rewritten with managedFields[].subresource, RollingUpdateDaemonSet.maxSurge and"
-    echo "DeploymentStatus.terminatingReplicas added, so \`recover\` decodes what 1.36 clusters hold."
+    if [[ -n $UPGRADE_NOTE ]]; then
+      echo "fixture's DaemonSets, Deployments, Secrets and ConfigMaps, created through the 1.20 API server, are"
+      echo "rewritten with managedFields[].subresource, RollingUpdateDaemonSet.maxSurge and"
+      echo "DeploymentStatus.terminatingReplicas added, so \`recover\` decodes what 1.36 clusters hold."
+    else
+      echo "fixture's own objects stay as the 1.20 API server stored them (BENCH_UPGRADE=0)."
+    fi
   else
     echo "Every object is created through the 1.20 API server (real protobuf-encoded values, as it stores them)."
   fi
