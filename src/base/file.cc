@@ -60,6 +60,18 @@ std::string RandomSuffix() {
 
 }  // namespace
 
+int FileOps::Open(const char* path, int flags, mode_t mode) { return ::open(path, flags, mode); }
+ssize_t FileOps::Write(int fd, const void* data, size_t size) { return ::write(fd, data, size); }
+int FileOps::Fsync(int fd) { return ::fsync(fd); }
+int FileOps::Close(int fd) { return ::close(fd); }
+int FileOps::Rename(const char* from, const char* to) { return ::rename(from, to); }
+int FileOps::Unlink(const char* path) { return ::unlink(path); }
+
+FileOps& RealFileOps() {
+  static FileOps real;
+  return real;
+}
+
 absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   Fd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   if (fd.get() < 0) return ErrnoStatus("cannot open", path, errno);
@@ -77,32 +89,32 @@ absl::StatusOr<std::string> ReadFile(const fs::path& path) {
   return out;
 }
 
-absl::Status SyncDir(const fs::path& dir) {
-  Fd fd(::open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+absl::Status SyncDir(const fs::path& dir, FileOps& ops) {
+  Fd fd(ops.Open(dir.empty() ? "." : dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0));
   if (fd.get() < 0) return ErrnoStatus("cannot open directory", dir, errno);
-  if (::fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync directory", dir, errno);
+  if (ops.Fsync(fd.get()) != 0) return ErrnoStatus("cannot fsync directory", dir, errno);
   return absl::OkStatus();
 }
 
 namespace {
 
 // Writes `data` durably into a new temp file next to `path`; returns the temp file's path.
-absl::StatusOr<fs::path> WriteTemp(const fs::path& path, absl::string_view data, mode_t mode) {
+absl::StatusOr<fs::path> WriteTemp(const fs::path& path, absl::string_view data, mode_t mode, FileOps& ops) {
   fs::path dir = path.parent_path();
   fs::path tmp = (dir.empty() ? fs::path(".") : dir) /
                  absl::StrCat(kTempPrefix, "-", path.filename().string(), "-", RandomSuffix());
-  Fd fd(::open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
+  Fd fd(ops.Open(tmp.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode));
   if (fd.get() < 0) return ErrnoStatus("cannot create", path, errno);  // the file the caller knows
   auto fail = [&](absl::string_view what) -> absl::Status {
     int err = errno;
-    ::unlink(tmp.c_str());
+    ops.Unlink(tmp.c_str());
     return ErrnoStatus(what, path, err);
   };
   if (::fchmod(fd.get(), mode) != 0) return fail("cannot chmod");
   const char* p = data.data();
   size_t left = data.size();
   while (left > 0) {
-    ssize_t n = ::write(fd.get(), p, left);
+    ssize_t n = ops.Write(fd.get(), p, left);
     if (n < 0) {
       if (errno == EINTR) continue;
       return fail("cannot write");
@@ -110,25 +122,25 @@ absl::StatusOr<fs::path> WriteTemp(const fs::path& path, absl::string_view data,
     p += n;
     left -= static_cast<size_t>(n);
   }
-  if (::fsync(fd.get()) != 0) return fail("cannot fsync");
-  if (::close(fd.release()) != 0) return fail("cannot close");
+  if (ops.Fsync(fd.get()) != 0) return fail("cannot fsync");
+  if (ops.Close(fd.release()) != 0) return fail("cannot close");
   return tmp;
 }
 
 }  // namespace
 
-absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, mode_t mode) {
-  LB_ASSIGN_OR_RETURN(fs::path tmp, WriteTemp(path, data, mode));
-  if (::rename(tmp.c_str(), path.c_str()) != 0) {
+absl::Status WriteFileAtomic(const fs::path& path, absl::string_view data, mode_t mode, FileOps& ops) {
+  LB_ASSIGN_OR_RETURN(fs::path tmp, WriteTemp(path, data, mode, ops));
+  if (ops.Rename(tmp.c_str(), path.c_str()) != 0) {
     int err = errno;
-    ::unlink(tmp.c_str());
+    ops.Unlink(tmp.c_str());
     return ErrnoStatus("cannot rename into place", path, err);
   }
-  return SyncDir(path.parent_path());
+  return SyncDir(path.parent_path(), ops);
 }
 
 absl::Status WriteFileAtomicNoReplace(const fs::path& path, absl::string_view data, mode_t mode) {
-  LB_ASSIGN_OR_RETURN(fs::path tmp, WriteTemp(path, data, mode));
+  LB_ASSIGN_OR_RETURN(fs::path tmp, WriteTemp(path, data, mode, RealFileOps()));
   int rc = ::link(tmp.c_str(), path.c_str());
   int err = errno;
   ::unlink(tmp.c_str());
@@ -182,20 +194,20 @@ absl::Status MakeDirs(const fs::path& path, mode_t mode, bool enforce) {
   return absl::OkStatus();
 }
 
-absl::Status RemoveFile(const fs::path& path) {
-  if (::unlink(path.c_str()) != 0) {
+absl::Status RemoveFile(const fs::path& path, FileOps& ops) {
+  if (ops.Unlink(path.c_str()) != 0) {
     if (errno == ENOENT) return absl::OkStatus();
     return ErrnoStatus("cannot remove", path, errno);
   }
-  return SyncDir(path.parent_path());
+  return SyncDir(path.parent_path(), ops);
 }
 
-absl::Status RemoveTree(const fs::path& path) {
+absl::Status RemoveTree(const fs::path& path, FileOps& ops) {
   std::error_code ec;
   fs::remove_all(path, ec);
   if (ec) return absl::InternalError(absl::StrCat("cannot remove ", path.string(), ": ", ec.message()));
-  if (path.has_parent_path() && fs::exists(path.parent_path())) {
-    return SyncDir(path.parent_path());
+  if (path.has_parent_path() && fs::exists(path.parent_path(), ec)) {
+    return SyncDir(path.parent_path(), ops);
   }
   return absl::OkStatus();
 }

@@ -11,6 +11,7 @@
 #include "base/file.h"
 #include "checkpoint/testing_sources.h"
 #include "gtest/gtest.h"
+#include "testing/faulty_file_ops.h"
 #include "testing/process.h"
 
 namespace lifeboat::checkpoint {
@@ -78,7 +79,7 @@ class CheckpointerTest : public ::testing::Test {
   // A new checkpointer process over the same disk.
   void Restart(Duration grace = seconds(30), Duration kubelet_refresh = Duration::zero()) {
     checkpointer_.reset();
-    store_ = std::make_unique<Store>(layout_);
+    store_ = std::make_unique<Store>(layout_, ops_);
     ASSERT_TRUE(store_->Init().ok());
     Options o;
     o.pod_namespace = "kube-system";
@@ -102,6 +103,7 @@ class CheckpointerTest : public ::testing::Test {
   void ApiDown() { src_.api_error = absl::UnavailableError("connection refused"); }
   void ApiUp() { src_.api_error = absl::OkStatus(); }
 
+  lifeboat::testing::FaultyFileOps ops_;  // the real system calls until a test injects faults
   fs::path root_;
   Layout layout_;
   FakeSources src_;
@@ -462,6 +464,71 @@ TEST_F(CheckpointerTest, SpecComesFromTheApiServerNeverFromTheKubelet) {
   src_.api[kApi] = ApiServer("kube-apiserver:v1.20.3");
   Tick();
   EXPECT_NE(Read(layout_.ActiveManifest(kApi)).find("kube-apiserver:v1.20.3"), std::string::npos);
+}
+
+bool Has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST_F(CheckpointerTest, FullOrFailingDiskKeepsTheLastGoodCheckpointAndCountsTheError) {
+  using Op = lifeboat::testing::FaultyFileOps::Op;
+  Tick();
+  std::string good = Read(layout_.InactiveManifest(kApi));
+  int errors = 0;
+  for (Op op : {Op::kWrite, Op::kFsync, Op::kRename}) {
+    for (int err : {ENOSPC, EIO}) {
+      src_.api[kApi] = ApiServer("kube-apiserver:v1.20." + std::to_string(10 + errors));
+      ops_.FailAlways(op, err, kApi.FileName());
+      Tick();
+      ++errors;
+      EXPECT_EQ(Read(layout_.InactiveManifest(kApi)), good);
+      EXPECT_TRUE(Has(metrics_.Render(), "lifeboat_checkpointer_errors_total{source=\"write\"} " +
+                                             std::to_string(errors)))
+          << metrics_.Render();
+      for (const auto& e : fs::directory_iterator(layout_.inactive_dir)) {
+        EXPECT_NE(e.path().filename().string()[0], '.') << "temp file left: " << e.path();
+      }
+      ops_.Clear();
+      // Retried after --retry (5 s) and then written.
+      Tick(seconds(5));
+      good = Read(layout_.InactiveManifest(kApi));
+      EXPECT_TRUE(Has(good, "v1.20." + std::to_string(10 + errors - 1))) << good;
+    }
+  }
+}
+
+TEST_F(CheckpointerTest, ActivationOnAFullDiskIsRetriedAndCounted) {
+  Tick();
+  ops_.FailAlways(lifeboat::testing::FaultyFileOps::Op::kWrite, ENOSPC, layout_.manifest_dir.string() + "/");
+  src_.running.erase(kApi);
+  Tick();
+  EXPECT_FALSE(Active(kApi));
+  EXPECT_TRUE(Has(metrics_.Render(), "lifeboat_checkpointer_errors_total{source=\"apply\"} 1")) << metrics_.Render();
+  Tick();
+  EXPECT_FALSE(Active(kApi));
+  ops_.Clear();
+  Tick();
+  ASSERT_TRUE(Active(kApi));
+  EXPECT_EQ(Read(layout_.ActiveManifest(kApi)), Read(layout_.InactiveManifest(kApi)));
+}
+
+TEST_F(CheckpointerTest, OwnCheckpointIsRemovedLastEvenWhenTheDiskFails) {
+  Tick();
+  src_.api.erase(kSelf);
+  src_.kubelet.erase(kSelf);
+  Tick();
+  // Removing the API server's checkpoint fails (EIO on its manifest): ours must stay.
+  ops_.FailAlways(lifeboat::testing::FaultyFileOps::Op::kUnlink, EIO, kApi.FileName());
+  Tick(seconds(31));
+  EXPECT_TRUE(Inactive(kApi));
+  EXPECT_TRUE(Inactive(kSelf));
+  EXPECT_TRUE(Active(kSelf)) << "removing our own checkpoint waits for every other";
+  EXPECT_TRUE(Has(metrics_.Render(), "lifeboat_checkpointer_errors_total{source=\"apply\"} 2")) << metrics_.Render();
+  Tick();
+  EXPECT_TRUE(Active(kSelf));
+  ops_.Clear();
+  Tick();
+  EXPECT_FALSE(Inactive(kApi));
+  EXPECT_FALSE(Inactive(kSelf));
+  EXPECT_FALSE(Active(kSelf));
 }
 
 TEST_F(CheckpointerTest, MetricsText) {

@@ -137,7 +137,7 @@ absl::Status Store::SyncTree(const fs::path& root, const Checkpoint& cp, bool& c
   if (want_dirs.empty()) {
     std::error_code ec;
     if (fs::exists(root, ec)) {
-      LB_RETURN_IF_ERROR(base::RemoveTree(root));
+      LB_RETURN_IF_ERROR(base::RemoveTree(root, ops_));
       changed = true;
     }
     return absl::OkStatus();
@@ -162,7 +162,7 @@ absl::Status Store::SyncTree(const fs::path& root, const Checkpoint& cp, bool& c
   for (const auto& f : cp.files) {
     if (!want_files.count(fs::path(f.path))) continue;
     if (Unchanged(f.path, f.data, f.mode, cp.uid, cp.gid)) continue;
-    LB_RETURN_IF_ERROR(base::WriteFileAtomic(f.path, f.data, f.mode));
+    LB_RETURN_IF_ERROR(base::WriteFileAtomic(f.path, f.data, f.mode, ops_));
     LB_RETURN_IF_ERROR(base::Chown(f.path, cp.uid, cp.gid));
     changed = true;
   }
@@ -180,7 +180,7 @@ absl::Status Store::SyncTree(const fs::path& root, const Checkpoint& cp, bool& c
   }
   if (ec) return absl::InternalError(absl::StrCat("cannot list ", root.string(), ": ", ec.message()));
   for (const auto& p : stale) {
-    LB_RETURN_IF_ERROR(base::RemoveTree(p));
+    LB_RETURN_IF_ERROR(base::RemoveTree(p, ops_));
     changed = true;
   }
   return absl::OkStatus();
@@ -192,14 +192,14 @@ absl::StatusOr<bool> Store::Write(const Checkpoint& cp, bool refresh_active) {
   LB_RETURN_IF_ERROR(SyncTree(layout_.ConfigMapsDir(cp.id), cp, changed));
   fs::path inactive = layout_.InactiveManifest(cp.id);
   if (!Unchanged(inactive, cp.manifest, 0600, ::geteuid(), ::getegid())) {
-    LB_RETURN_IF_ERROR(base::WriteFileAtomic(inactive, cp.manifest, 0600));
+    LB_RETURN_IF_ERROR(base::WriteFileAtomic(inactive, cp.manifest, 0600, ops_));
     changed = true;
   }
   if (refresh_active) {
     fs::path active = layout_.ActiveManifest(cp.id);
     std::error_code ec;
     if (fs::exists(active, ec) && !Unchanged(active, cp.manifest, 0600, ::geteuid(), ::getegid())) {
-      LB_RETURN_IF_ERROR(base::WriteFileAtomic(active, cp.manifest, 0600));
+      LB_RETURN_IF_ERROR(base::WriteFileAtomic(active, cp.manifest, 0600, ops_));
       changed = true;
     }
   }
@@ -211,22 +211,22 @@ absl::Status Store::Start(const PodId& id) {
   if (!manifest.ok()) {
     return Annotate(manifest.status(), absl::StrCat("cannot activate checkpoint ", id.String()));
   }
-  return base::WriteFileAtomic(layout_.ActiveManifest(id), *manifest, 0600);
+  return base::WriteFileAtomic(layout_.ActiveManifest(id), *manifest, 0600, ops_);
 }
 
 absl::StatusOr<bool> Store::Stop(const PodId& id) {
   fs::path active = layout_.ActiveManifest(id);
   std::error_code ec;
   bool existed = fs::exists(active, ec);
-  LB_RETURN_IF_ERROR(base::RemoveFile(active));
+  LB_RETURN_IF_ERROR(base::RemoveFile(active, ops_));
   return existed;
 }
 
 absl::Status Store::Remove(const PodId& id) {
-  LB_RETURN_IF_ERROR(base::RemoveTree(layout_.SecretsDir(id)));
-  LB_RETURN_IF_ERROR(base::RemoveTree(layout_.ConfigMapsDir(id)));
-  LB_RETURN_IF_ERROR(base::RemoveFile(layout_.InactiveManifest(id)));
-  return base::RemoveFile(layout_.ActiveManifest(id));
+  LB_RETURN_IF_ERROR(base::RemoveTree(layout_.SecretsDir(id), ops_));
+  LB_RETURN_IF_ERROR(base::RemoveTree(layout_.ConfigMapsDir(id), ops_));
+  LB_RETURN_IF_ERROR(base::RemoveFile(layout_.InactiveManifest(id), ops_));
+  return base::RemoveFile(layout_.ActiveManifest(id), ops_);
 }
 
 }  // namespace lifeboat::checkpoint

@@ -14,6 +14,7 @@
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "base/file.h"
 #include "checkpoint/pod.h"
 #include "checkpoint/sanitize.h"
 
@@ -21,7 +22,8 @@ namespace lifeboat::checkpoint {
 
 class Store {
  public:
-  explicit Store(Layout layout) : layout_(std::move(layout)) {}
+  // `ops`: the system calls behind writes and removals (tests inject faults there).
+  explicit Store(Layout layout, base::FileOps& ops = base::RealFileOps()) : layout_(std::move(layout)), ops_(ops) {}
 
   // Creates the directories (0700; the manifest dir 0755 if missing) and removes temp files
   // left by an earlier run that died mid-write.
@@ -70,6 +72,7 @@ class Store {
   absl::Status SyncTree(const std::filesystem::path& root, const Checkpoint& cp, bool& changed);
 
   Layout layout_;
+  base::FileOps& ops_;
   DirCache inactive_seen_;
   DirCache active_seen_;
 };
