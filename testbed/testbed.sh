@@ -4,6 +4,7 @@
 # fake CRI runtime), all on loopback ports picked at random, all state under one directory.
 #
 #   testbed.sh up DIR [--controllers] [--nodes N] [--encryption-config FILE] [--storage-media-type T]
+#                     [--apiserver-arg FLAG]...   # e.g. --apiserver-arg --tls-min-version=VersionTLS13
 #   testbed.sh down DIR
 #   testbed.sh stop DIR COMPONENT [--kill | --grace S]  # etcd|apiserver|controller-manager|scheduler|node-<i>
 #   testbed.sh start DIR COMPONENT
@@ -25,7 +26,7 @@ OPT_BIN=${TESTBED_BIN:-}
 
 say() { echo "==> $PROG: $*" >&2; }
 fail() { echo "==> $PROG: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '6,12p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '6,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
 
 # ---------------------------------------------------------------------------------------------------
 # helpers
@@ -207,6 +208,10 @@ component_cmd() {
         --allow-privileged=true --endpoint-reconciler-type=none --profiling=false)
       if [[ -n ${ENCRYPTION_CONFIG:-} ]]; then CMD+=(--encryption-provider-config="$ENCRYPTION_CONFIG"); fi
       if [[ -n ${STORAGE_MEDIA_TYPE:-} ]]; then CMD+=(--storage-media-type="$STORAGE_MEDIA_TYPE"); fi
+      for ((i = 1; i <= ${APISERVER_ARGS:-0}; i++)); do
+        local var=APISERVER_ARG_$i
+        CMD+=("${!var}")
+      done
       ;;
     controller-manager)
       CMD=("$TESTBED_BIN/kube-controller-manager"
@@ -419,7 +424,7 @@ load_env() {
 }
 
 cmd_up() {
-  local controllers=0 nodes=0 enc="" media=""
+  local controllers=0 nodes=0 enc="" media="" extra=()
   while (($#)); do
     case $1 in
       --controllers) controllers=1 ;;
@@ -429,11 +434,18 @@ cmd_up() {
       --encryption-config=*) enc=${1#*=} ;;
       --storage-media-type) media=${2:?--storage-media-type T}; shift ;;
       --storage-media-type=*) media=${1#*=} ;;
+      --apiserver-arg) extra+=("${2:?--apiserver-arg FLAG}"); shift ;;
+      --apiserver-arg=*) extra+=("${1#*=}") ;;
       *) fail "up: unknown option $1" ;;
     esac
     shift
   done
   [[ $nodes =~ ^[0-9]+$ ]] || fail "--nodes wants a number"
+  local a
+  for a in "${extra[@]}"; do
+    # DIR/env is sourced by the shell and read line by line by src/testing: plain words only.
+    [[ $a =~ ^--[A-Za-z0-9-]+(=[A-Za-z0-9_.,:/=-]*)?$ ]] || fail "--apiserver-arg: \"$a\" is not a plain --flag[=value]"
+  done
   if [[ -n $enc ]]; then [[ -f $enc ]] || fail "encryption config $enc not found"; fi
   if [[ -f $DIR/env ]]; then
     load_env
@@ -510,6 +522,8 @@ cmd_up() {
     echo "ETCD_PREFIX=/registry"
     echo "ENCRYPTION_CONFIG=$enc"
     echo "STORAGE_MEDIA_TYPE=$media"
+    echo "APISERVER_ARGS=${#extra[@]}"
+    for ((i = 0; i < ${#extra[@]}; i++)); do echo "APISERVER_ARG_$((i + 1))=${extra[i]}"; done
     echo "CONTROLLERS=$controllers"
     echo "CONTROLLER_MANAGER_PORT=$CONTROLLER_MANAGER_PORT"
     echo "SCHEDULER_PORT=$SCHEDULER_PORT"

@@ -3,7 +3,8 @@
 # resident memory, CPU per tick, API server requests and etcd reads per minute in steady state.
 #   src/checkpoint/checkpoint_testbed_bench.sh BUILD_DIR [PODS] [SECONDS]
 # PERF=file records a CPU profile of the steady state with perf(1); KEEP=1 keeps the test bed;
-# CKPT_FLAGS adds flags to the checkpointer's (e.g. CKPT_FLAGS=--kubelet-refresh-period=0).
+# CKPT_FLAGS adds flags to the checkpointer's (e.g. CKPT_FLAGS=--kubelet-refresh-period=0);
+# TESTBED_FLAGS to `testbed.sh up` (e.g. TESTBED_FLAGS="--apiserver-arg --tls-min-version=VersionTLS13").
 set -euo pipefail
 BUILD=${1:?build dir}
 PODS=${2:-100}
@@ -18,7 +19,8 @@ cleanup() {
   rm -rf "$TB"
 }
 trap cleanup EXIT
-bash "$SRC/testbed/testbed.sh" up "$TB" --controllers --nodes 1 >/dev/null 2>&1
+# shellcheck disable=SC2086 # TESTBED_FLAGS is a list of words
+bash "$SRC/testbed/testbed.sh" up "$TB" --controllers --nodes 1 ${TESTBED_FLAGS:-} >/dev/null 2>&1
 bash "$SRC/testbed/testbed.sh" load-fixture "$TB" --wait-running >/dev/null 2>&1
 . "$TB/env"
 kc() { "$KUBECTL" --kubeconfig "$KUBECONFIG" "$@"; }

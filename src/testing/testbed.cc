@@ -31,6 +31,10 @@ absl::StatusOr<std::unique_ptr<Testbed>> Testbed::Start(const TestbedOptions& op
     argv.push_back("--storage-media-type");
     argv.push_back(options.storage_media_type);
   }
+  for (const auto& a : options.apiserver_args) {
+    argv.push_back("--apiserver-arg");
+    argv.push_back(a);
+  }
   ProcessResult r = RunProcess(argv);
   if (r.exit_code != 0) {
     // The destructor still runs `down` for whatever did start.

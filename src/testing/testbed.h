@@ -18,6 +18,9 @@ struct TestbedOptions {
   int nodes = 0;                 // hollow kubelet nodes node-1..node-N
   std::string encryption_config;  // path of an EncryptionConfiguration for the API server
   std::string storage_media_type;
+  // More kube-apiserver flags, each "--flag=value" (testbed.sh up --apiserver-arg), e.g.
+  // "--tls-min-version=VersionTLS13".
+  std::vector<std::string> apiserver_args;
 };
 
 class Testbed {
