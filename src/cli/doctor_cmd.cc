@@ -26,7 +26,8 @@ Checks (one line each: ok / WARN / FAIL, what was found, -> what to do):
   checkpoint    (on a node: --node-name, $NODE_NAME, or when --inactive-manifest-dir exists) each
                 annotated pod on this node has an inactive checkpoint that is a valid static pod and
                 is what the checkpointer would write now: same images, commands, flags, Secret and
-                ConfigMap contents; manifest and secret files 0600, their directories 0700.
+                ConfigMap contents; an active copy in --pod-manifest-path equals it; manifest and
+                secret files 0600, their directories 0700.
   dry-run       per source given (API server; etcd with --etcd-servers; the newest --etcd-snapshot),
                 what `recover` would render, without writing it: objects that would be missing,
                 Secrets no --encryption-provider-config key decrypts, fields the schema does not know.
@@ -136,7 +137,8 @@ Runner AddDoctorCommand(CLI::App& app) {
   app.add_option("--inactive-manifest-dir", o.layout.inactive_dir,
                  "the checkpointer's inactive checkpoints")
       ->capture_default_str();
-  app.add_option("--pod-manifest-path", o.layout.manifest_dir, "the kubelet's static pod directory")
+  app.add_option("--pod-manifest-path", o.layout.manifest_dir,
+                 "the kubelet's static pod directory (active checkpoints)")
       ->capture_default_str();
   app.add_option("--checkpoint-secrets-dir", o.layout.secrets_root, "root of checkpointed Secrets")
       ->capture_default_str();

@@ -299,6 +299,19 @@ std::vector<Finding> CheckCheckpoints(const std::string& node,
       problems.push_back(absl::StrFormat("%s is mode %04o, readable beyond its owner (want 0600)",
                                          manifest, entry->second.mode));
     }
+    // An active copy (the kubelet runs it) must be the checkpoint too: the checkpointer refreshes
+    // it with the inactive one.
+    auto active = disk.find(layout.ActiveManifest(id).string());
+    if (active != disk.end() && !active->second.dir) {
+      if (active->second.data != entry->second.data) {
+        problems.push_back(absl::StrCat("the active copy ", active->first,
+                                        " differs from the inactive checkpoint"));
+      }
+      if ((active->second.mode & 077) != 0) {
+        problems.push_back(absl::StrFormat("%s is mode %04o, readable beyond its owner (want 0600)",
+                                           active->first, active->second.mode));
+      }
+    }
     // Secrets on disk: files for the owner only, directories 0700.
     std::string secrets_dir = layout.SecretsDir(id).string();
     for (auto it = disk.lower_bound(secrets_dir);

@@ -200,6 +200,17 @@ TEST_F(CheckpointsTest, Table) {
        Level::kFail, "mode 0755 (want 0700)"},
       {"secret read only is fine", [](CheckpointsTest& t) { t.disk_[t.KeyFile()].mode = 0400; },
        Level::kOk, "matches"},
+      {"active copy current",
+       [](CheckpointsTest& t) {
+         t.disk_["/ck/manifests/kube-system-api-a.json"] = t.disk_[t.Manifest()];
+       },
+       Level::kOk, "matches"},
+      {"active copy stale",
+       [](CheckpointsTest& t) {
+         t.disk_["/ck/manifests/kube-system-api-a.json"] = t.disk_[t.Manifest()];
+         t.disk_["/ck/manifests/kube-system-api-a.json"].data += " ";
+       },
+       Level::kFail, "the active copy /ck/manifests/kube-system-api-a.json differs"},
       {"referenced secret deleted", [](CheckpointsTest& t) { t.secret_ = Json(); }, Level::kWarn,
        "cannot tell whether it is current"},
       {"not a static pod",

@@ -199,6 +199,7 @@ Report RunDoctor(const Options& o, absl::Time now) {
         Walk(o.layout.inactive_dir, true, disk);
         for (const Json* p : parents) {
           checkpoint::PodId id = checkpoint::IdOf(*p);
+          Walk(o.layout.ActiveManifest(id), true, disk);
           Walk(o.layout.SecretsDir(id), true, disk);
           Walk(o.layout.ConfigMapsDir(id), true, disk);
         }
