@@ -427,7 +427,7 @@ if ((BIG_KEYS > 0)) && [[ -n $SNAP_SIZES ]]; then
     --logger zap --log-outputs stderr </dev/null >"$WORK/etcd-big.log" 2>&1 &
   ETCD_PID=$!
   wait_etcd "$url" "$ETCD_PID" || { tail -20 "$WORK/etcd-big.log" >&2; fail "the scratch etcd did not start"; }
-  have=$(etcdctl --endpoints "$url" get --prefix --keys-only --limit=1 --write-out=fields / | sed -n 's/^"Count" : //p')
+  have=$(etcdctl --endpoints "$url" --command-timeout=300s get --prefix --keys-only --limit=1 --write-out=fields / | sed -n 's/^"Count" : //p')
   add=$(((BIG_KEYS - have + 1) / 2)) # per kind
   if ((add > 0)); then
     say "  writing $((add * 2)) small Secrets+ConfigMaps (256 bytes of data) in 100 namespaces bench-ns-*"
@@ -442,10 +442,10 @@ if ((BIG_KEYS > 0)) && [[ -n $SNAP_SIZES ]]; then
   run_timed "$WORK/big-save.out" etcdctl --endpoints "$url" snapshot save "$big_file" || fail "big snapshot save failed"
   save_ms=$WALL_MS
   save_rss=$RSS_KIB
-  big_total=$(etcdctl --endpoints "$url" get --prefix --keys-only --limit=1 --write-out=fields / | sed -n 's/^"Count" : //p')
+  big_total=$(etcdctl --endpoints "$url" --command-timeout=300s get --prefix --keys-only --limit=1 --write-out=fields / | sed -n 's/^"Count" : //p')
   big_ns=0
   for prefix in daemonsets deployments secrets configmaps; do
-    c=$(etcdctl --endpoints "$url" get --prefix --keys-only --limit=1 --write-out=fields "/registry/$prefix/$NS/" | sed -n 's/^"Count" : //p')
+    c=$(etcdctl --endpoints "$url" --command-timeout=300s get --prefix --keys-only --limit=1 --write-out=fields "/registry/$prefix/$NS/" | sed -n 's/^"Count" : //p')
     big_ns=$((big_ns + c))
   done
   kill "$ETCD_PID"
