@@ -1,5 +1,7 @@
 #include "checkpoint/sources.h"
 
+#include "checkpoint/api_watcher.h"
+
 #include "absl/strings/str_cat.h"
 #include "base/log.h"
 #include "base/status.h"
@@ -9,16 +11,13 @@
 
 namespace lifeboat::checkpoint {
 
-NodeSources::NodeSources(std::string ns, std::unique_ptr<node::KubeletClient> kubelet,
-                         std::unique_ptr<node::CriClient> cri, std::unique_ptr<node::ApiPodLister> pods,
-                         std::unique_ptr<node::ApiObjectReader> objects)
-    : api_(std::move(ns)),
-      kubelet_(std::move(kubelet)),
-      cri_(std::move(cri)),
-      pods_(std::move(pods)),
-      objects_(std::move(objects)) {}
+NodeSources::NodeSources(std::unique_ptr<ApiWatcher> api, std::unique_ptr<node::KubeletClient> kubelet,
+                         std::unique_ptr<node::CriClient> cri, std::unique_ptr<node::ApiObjectReader> objects)
+    : api_(std::move(api)), kubelet_(std::move(kubelet)), cri_(std::move(cri)), objects_(std::move(objects)) {
+  api_->Start();
+}
 
-NodeSources::~NodeSources() = default;
+NodeSources::~NodeSources() { api_->Stop(); }
 
 absl::StatusOr<absl::string_view> NodeSources::KubeletPods() {
   auto pods = kubelet_->GetPods();
@@ -40,11 +39,7 @@ absl::StatusOr<std::set<PodId>> NodeSources::RunningPods() {
   return out;
 }
 
-absl::StatusOr<ApiView> NodeSources::ApiParents() {
-  LB_ASSIGN_OR_RETURN(absl::string_view text, pods_->List());
-  LB_RETURN_IF_ERROR(Annotate(api_.Replace(text), "API server pod list"));
-  return ApiView{api_.parents(), api_.version()};
-}
+absl::StatusOr<ApiView> NodeSources::ApiParents() { return api_->View(); }
 
 absl::StatusOr<Json> NodeSources::GetObject(absl::string_view kind, absl::string_view name) {
   LB_ASSIGN_OR_RETURN(absl::string_view text, objects_->Get(kind == "Secret" ? "secrets" : "configmaps", name));

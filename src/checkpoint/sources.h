@@ -23,6 +23,8 @@ class KubeletClient;
 
 namespace lifeboat::checkpoint {
 
+class ApiWatcher;
+
 // The API server's parents on this node, as last seen.
 struct ApiView {
   std::shared_ptr<const ParentMap> parents = std::make_shared<ParentMap>();
@@ -47,8 +49,9 @@ class Sources {
 // The real thing: kubelet over HTTP(S), runtime over CRI, API server over HTTPS.
 class NodeSources : public Sources {
  public:
-  NodeSources(std::string ns, std::unique_ptr<node::KubeletClient> kubelet, std::unique_ptr<node::CriClient> cri,
-              std::unique_ptr<node::ApiPodLister> pods, std::unique_ptr<node::ApiObjectReader> objects);
+  // `api` is started here and stopped with this object.
+  NodeSources(std::unique_ptr<ApiWatcher> api, std::unique_ptr<node::KubeletClient> kubelet,
+              std::unique_ptr<node::CriClient> cri, std::unique_ptr<node::ApiObjectReader> objects);
   ~NodeSources() override;
   absl::StatusOr<absl::string_view> KubeletPods() override;
   absl::StatusOr<std::set<PodId>> RunningPods() override;
@@ -56,12 +59,12 @@ class NodeSources : public Sources {
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override;
 
   node::CriClient& cri() { return *cri_; }
+  ApiWatcher& api() { return *api_; }
 
  private:
-  ParentWatch api_;
+  std::unique_ptr<ApiWatcher> api_;
   std::unique_ptr<node::KubeletClient> kubelet_;
   std::unique_ptr<node::CriClient> cri_;
-  std::unique_ptr<node::ApiPodLister> pods_;
   std::unique_ptr<node::ApiObjectReader> objects_;
   std::string kubelet_url_;
   std::string cri_api_;

@@ -17,6 +17,7 @@
 #include "base/file.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "checkpoint/api_watcher.h"
 #include "checkpoint/checkpointer.h"
 #include "checkpoint/metrics.h"
 #include "checkpoint/sources.h"
@@ -151,6 +152,10 @@ int RunCheckpointer(const CheckpointFlags& f) {
 
   auto pods = node::ApiPodLister::Create(*kubeconfig, o.pod_namespace, o.node_name, api_request_timeout);
   if (!pods.ok()) return fail(pods.status());
+  auto watch = node::ApiPodWatch::Create(*kubeconfig, o.pod_namespace, o.node_name, api_request_timeout);
+  if (!watch.ok()) return fail(watch.status());
+  checkpoint::ApiWatcherOptions watch_options;
+  watch_options.retry_max = *tick;
 
   auto cri = node::CriClient::Create(
       {f.runtime_endpoint, std::chrono::duration_cast<std::chrono::milliseconds>(*runtime_timeout)});
@@ -169,8 +174,9 @@ int RunCheckpointer(const CheckpointFlags& f) {
     LOG_INFO("serving /healthz and /metrics on {} (port {})", f.metrics_address, server->port());
   }
 
-  checkpoint::NodeSources sources(o.pod_namespace, *std::move(kubelet), *std::move(cri), *std::move(pods),
-                                  *std::move(objects));
+  checkpoint::NodeSources sources(
+      std::make_unique<checkpoint::ApiWatcher>(o.pod_namespace, *std::move(pods), *std::move(watch), watch_options),
+      *std::move(kubelet), *std::move(cri), *std::move(objects));
   checkpoint::Checkpointer checkpointer(o, sources, store, metrics);
   LOG_INFO("pod checkpointer for node {} (pod {}/{}): parents in namespace {}, kubelet at {}, runtime at {}, "
            "grace period {}s, tick {}ms",

@@ -1,10 +1,12 @@
-// What the checkpointer reads from the API server. ApiPodLister: the API server's view of the pods of one namespace bound to this node, every tick, as cheaply
-// as the API server can answer: `resourceVersion=0` (served from its watch cache: no etcd read)
-// and metadata only (PartialObjectMetadataList, a fraction of the bytes of whole pods; API
-// servers that do not know it answer with whole pods, which parse the same way).
+// What the checkpointer reads from the API server. ApiPodLister: the API server's view of the pods
+// of one namespace bound to this node, every tick, as cheaply as the API server can answer:
+// `resourceVersion=0` (served from its watch cache: no etcd read) and metadata only
+// (PartialObjectMetadataList, a fraction of the bytes of whole pods; API servers that do not know
+// it answer with whole pods, which parse the same way).
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -16,7 +18,8 @@ namespace lifeboat::node {
 
 class ApiPodLister {
  public:
-  static absl::StatusOr<std::unique_ptr<ApiPodLister>> Create(const kube::Kubeconfig& config, const std::string& ns,
+  static absl::StatusOr<std::unique_ptr<ApiPodLister>> Create(const kube::Kubeconfig& config,
+                                                              const std::string& ns,
                                                               const std::string& node_name,
                                                               std::chrono::milliseconds timeout);
   ~ApiPodLister();
@@ -31,6 +34,39 @@ class ApiPodLister {
 
  private:
   ApiPodLister() = default;
+  std::unique_ptr<internal::HttpGet> get_;
+};
+
+// A watch of the same pods (list with ApiPodLister, then watch from the list's resourceVersion):
+// `watch=1&resourceVersion=<rv>&allowWatchBookmarks=true&timeoutSeconds=<n>`, whole pods, on a
+// connection of its own.
+class ApiPodWatch {
+ public:
+  static absl::StatusOr<std::unique_ptr<ApiPodWatch>> Create(const kube::Kubeconfig& config,
+                                                             const std::string& ns,
+                                                             const std::string& node_name,
+                                                             std::chrono::milliseconds timeout);
+  ~ApiPodWatch();
+
+  // Streams the events after `resource_version`, each line (one JSON event) to `on_event`, until
+  // the server ends the watch after `server_timeout` (OK: watch again from the last
+  // resourceVersion seen). `on_connected` is called once the server accepted the watch (200).
+  // No byte for `idle` (bookmarks come about once a minute) is Unavailable. Errors: as
+  // ApiPodLister::List, 410 Gone as OutOfRange (relist), Cancelled after Cancel(), or
+  // on_event's error.
+  absl::Status Watch(const std::string& resource_version, std::chrono::seconds server_timeout,
+                     std::chrono::milliseconds idle, const std::function<void()>& on_connected,
+                     const std::function<absl::Status(absl::string_view event)>& on_event);
+
+  // From any thread: ends a Watch in progress, and every later one, with Cancelled.
+  void Cancel();
+
+  static std::string Path(const std::string& ns, const std::string& node_name,
+                          const std::string& resource_version, std::chrono::seconds server_timeout);
+
+ private:
+  ApiPodWatch() = default;
+  std::string ns_, node_name_;
   std::unique_ptr<internal::HttpGet> get_;
 };
 

@@ -1,0 +1,75 @@
+// The API server's parents on this node, kept current by a list and then a watch on a thread of
+// its own, so that a tick reads them without any request (steady state costs the API server one
+// open watch, nothing per tick). The watch resumes from the last resourceVersion when the
+// connection breaks or the server ends it, relists on 410 Gone (compaction) or a malformed event,
+// and retries a failing API server with a bounded back-off.
+#pragma once
+
+#include <atomic>
+#include <condition_variable>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "absl/status/statusor.h"
+#include "checkpoint/pod_watch.h"
+#include "checkpoint/sources.h"
+#include "checkpoint/state.h"
+
+namespace lifeboat::node {
+class ApiPodLister;
+class ApiPodWatch;
+}  // namespace lifeboat::node
+
+namespace lifeboat::checkpoint {
+
+struct ApiWatcherOptions {
+  // Longest wait between attempts while the API server fails (it doubles from 100 ms up to this);
+  // the tick period is a good value: checkpoints appear within a tick or two of an answer.
+  Duration retry_max = std::chrono::seconds(1);
+  // The server ends each watch after this (timeoutSeconds); the watch then resumes.
+  std::chrono::seconds server_timeout{300};
+  // No byte for this long (bookmarks arrive about once a minute): the connection is dead.
+  std::chrono::milliseconds idle{330000};
+};
+
+class ApiWatcher {
+ public:
+  ApiWatcher(std::string ns, std::unique_ptr<node::ApiPodLister> lister,
+             std::unique_ptr<node::ApiPodWatch> watch, ApiWatcherOptions options = {});
+  ~ApiWatcher();  // Stop()s
+
+  // Starts the thread (once).
+  void Start();
+  // Ends the watch and joins the thread.
+  void Stop();
+
+  // The parents as last seen, or why the API server cannot be read now (the last list or watch
+  // request failed and no later one succeeded).
+  absl::StatusOr<ApiView> View() const;
+
+  // Requests made so far (for tests and benchmarks).
+  uint64_t lists() const { return lists_; }
+  uint64_t watches() const { return watches_; }
+
+ private:
+  void Loop();
+  void SetError(const absl::Status& status);
+  // Waits `d` unless stopped; returns false when stopped.
+  bool Sleep(Duration d);
+
+  std::unique_ptr<node::ApiPodLister> lister_;
+  std::unique_ptr<node::ApiPodWatch> watch_;
+  ApiWatcherOptions options_;
+
+  mutable std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;
+  ParentWatch parents_;  // guarded by mu_
+  absl::Status status_ = absl::UnavailableError("API server: no answer yet");
+  std::atomic<uint64_t> lists_{0}, watches_{0};
+  std::thread thread_;
+};
+
+}  // namespace lifeboat::checkpoint
