@@ -2,7 +2,7 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 
-.PHONY: all deps build test unit demo demo-live testbed bench clean
+.PHONY: all deps build test unit demo demo-live demo-real testbed bench clean
 
 all: build
 
@@ -29,6 +29,10 @@ demo: build
 
 demo-live: build testbed
 	@./scripts/demo-live.sh
+
+# The seed's disaster on a real node (kubelet + containerd + runc), narrated and timed.
+demo-real: build testbed
+	@./scripts/demo-real.sh
 
 bench: build testbed
 	@./bench/run.sh

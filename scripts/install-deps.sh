@@ -13,7 +13,9 @@ PACKAGES=(
   python3-jsonschema
 )
 # The test bed builds Kubernetes v1.20.2 from Debian's source package with Debian's Go.
-TESTBED_PACKAGES=(golang-go dpkg-dev patch ca-certificates curl iproute2 procps util-linux)
+# Real nodes: the kubelet over containerd + runc, loopback CNI, images from busybox-static.
+TESTBED_PACKAGES=(golang-go dpkg-dev patch ca-certificates curl iproute2 procps util-linux
+  containerd runc containernetworking-plugins iptables busybox-static file)
 
 want=("${PACKAGES[@]}")
 if [[ "${1:-}" == "--testbed" ]]; then want+=("${TESTBED_PACKAGES[@]}"); fi

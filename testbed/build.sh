@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Builds the test bed's Kubernetes binaries (kube-apiserver, kube-controller-manager, kube-scheduler,
 # kubectl, all v1.20.2) from Debian's `kubernetes` source package, plus our hollow node
-# (testbed/hollow-node/main.go), and caches them outside the repo:
+# (testbed/hollow-node/main.go) and the real node's kubelet (testbed/kubelet/main.go: cmd/kubelet
+# allowed a loopback node IP), and caches them outside the repo:
 #   ${LIFEBOAT_CACHE:-$HOME/.cache/lifeboat}/testbed/v1.20.2/bin/
 # Idempotent: when every binary is there (and the hollow node matches its source) it prints the
 # bin dir and exits at once. The only line on stdout is that path; progress goes to stderr.
@@ -15,6 +16,7 @@ BIN=$CACHE/bin
 LOGS=$CACHE/logs
 K8S_BINARIES=(kube-apiserver kube-controller-manager kube-scheduler kubectl)
 HOLLOW=lifeboat-hollow-node
+KUBELET=lifeboat-kubelet
 PATCHES=("$HERE"/patches/*.patch)
 
 say() { echo "==> testbed: $*" >&2; }
@@ -22,6 +24,8 @@ die() { echo "==> testbed: ERROR: $*" >&2; exit 1; }
 
 hollow_stamp() { cat "$HERE/hollow-node/main.go" "${PATCHES[@]}" | sha256sum | cut -d' ' -f1; }
 k8s_stamp() { cat "${PATCHES[@]}" | sha256sum | cut -d' ' -f1; }
+# The kubelet has a stamp of its own, so that adding it did not invalidate the other binaries.
+kubelet_stamp() { cat "$HERE/kubelet/main.go" "${PATCHES[@]}" | sha256sum | cut -d' ' -f1; }
 
 k8s_ok() {
   local b
@@ -31,8 +35,12 @@ k8s_ok() {
 hollow_ok() {
   [[ -x $BIN/$HOLLOW && "$(cat "$BIN/.$HOLLOW.stamp" 2>/dev/null)" == "$(hollow_stamp)" ]]
 }
+kubelet_ok() {
+  [[ -x $BIN/$KUBELET && "$(cat "$BIN/.$KUBELET.stamp" 2>/dev/null)" == "$(kubelet_stamp)" ]]
+}
+all_ok() { k8s_ok && hollow_ok && kubelet_ok; }
 
-if k8s_ok && hollow_ok; then echo "$BIN"; exit 0; fi
+if all_ok; then echo "$BIN"; exit 0; fi
 
 mkdir -p "$CACHE" "$BIN" "$LOGS"
 exec 9>"$CACHE/build.lock"
@@ -41,7 +49,7 @@ if ! flock -n 9; then
   flock 9
 fi
 # The other build may have done the work.
-if k8s_ok && hollow_ok; then echo "$BIN"; exit 0; fi
+if all_ok; then echo "$BIN"; exit 0; fi
 
 for tool in go make rsync jq patch dpkg-source; do
   command -v "$tool" >/dev/null || die "$tool not found; run scripts/install-deps.sh --testbed"
@@ -123,7 +131,7 @@ build() { # build LOGNAME "description" "first-time estimate" cmd/... ...
 
 if ! k8s_ok; then
   # A changed patch means every binary must be rebuilt.
-  rm -f "$BIN/.k8s.stamp" "$BIN/.$HOLLOW.stamp"
+  rm -f "$BIN/.k8s.stamp" "$BIN/.$HOLLOW.stamp" "$BIN/.$KUBELET.stamp"
   build kube-apiserver kube-apiserver "5-10 min" cmd/kube-apiserver
   build controllers "kube-controller-manager and kube-scheduler" "2-5 min" \
     cmd/kube-controller-manager cmd/kube-scheduler
@@ -138,6 +146,14 @@ if ! hollow_ok; then
   build hollow-node "the hollow node" "2-3 min" "cmd/$HOLLOW"
   install -m 0755 "$OUT/$HOLLOW" "$BIN/$HOLLOW.tmp" && mv -f "$BIN/$HOLLOW.tmp" "$BIN/$HOLLOW"
   hollow_stamp >"$BIN/.$HOLLOW.stamp"
+fi
+
+if ! kubelet_ok; then
+  mkdir -p "$TREE/cmd/$KUBELET"
+  cp "$HERE/kubelet/main.go" "$TREE/cmd/$KUBELET/main.go"
+  build kubelet "the kubelet" "3-5 min" "cmd/$KUBELET"
+  install -m 0755 "$OUT/$KUBELET" "$BIN/$KUBELET.tmp" && mv -f "$BIN/$KUBELET.tmp" "$BIN/$KUBELET"
+  kubelet_stamp >"$BIN/.$KUBELET.stamp"
 fi
 
 say "binaries in $BIN"

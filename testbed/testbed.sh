@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # Lifeboat's test bed: a real Kubernetes v1.20.2 control plane (etcd with TLS, kube-apiserver,
 # optionally kube-controller-manager and kube-scheduler) and hollow nodes (a real kubelet over a
-# fake CRI runtime), all on loopback ports picked at random, all state under one directory.
+# fake CRI runtime) or real nodes (the kubelet over containerd + runc, see realnode.sh), all on
+# loopback ports picked at random, all state under one directory.
 #
-#   testbed.sh up DIR [--controllers] [--nodes N] [--encryption-config FILE] [--storage-media-type T]
+#   testbed.sh up DIR [--controllers] [--nodes N] [--real-nodes] [--image TAR]... [--no-apiserver]
+#                     [--encryption-config FILE] [--storage-media-type T]
 #                     [--apiserver-arg FLAG]...   # e.g. --apiserver-arg --tls-min-version=VersionTLS13
 #   testbed.sh down DIR
 #   testbed.sh stop DIR COMPONENT [--kill | --grace S]  # etcd|apiserver|controller-manager|scheduler|node-<i>
-#   testbed.sh start DIR COMPONENT
+#   testbed.sh start DIR COMPONENT [--no-wait]
+#   testbed.sh reboot DIR node-<i> [--no-wait]          # a real node: power off, power on
 #   testbed.sh load-fixture DIR [--wait-running]
 #   testbed.sh status DIR
 #
@@ -26,7 +29,10 @@ OPT_BIN=${TESTBED_BIN:-}
 
 say() { echo "==> $PROG: $*" >&2; }
 fail() { echo "==> $PROG: ERROR: $*" >&2; exit 1; }
-usage() { sed -n '6,13p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+usage() { sed -n '7,16p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 2; }
+
+# shellcheck source=realnode.sh
+source "$HERE/realnode.sh"
 
 # ---------------------------------------------------------------------------------------------------
 # helpers
@@ -233,9 +239,21 @@ component_cmd() {
         --leader-elect=false --port=0 --bind-address=127.0.0.1
         --secure-port="$SCHEDULER_PORT" --cert-dir="$DIR/scheduler" --profiling=false)
       ;;
+    containerd-*)
+      i=${c#containerd-}
+      node_vars "$i"
+      is_real_node "$i" || fail "node-$i is not a real node: no containerd"
+      real_node_vars "$i"
+      CMD=(/usr/bin/containerd --config "$NCTRD/config.toml")
+      ;;
     node-*)
       i=${c#node-}
       node_vars "$i"
+      if is_real_node "$i"; then
+        real_node_vars "$i"
+        real_kubelet_cmd
+        return
+      fi
       CMD=(env "TMPDIR=$NROOT/tmp" "$TESTBED_BIN/lifeboat-hollow-node"
         --name="$NNAME" --kubeconfig="$NKUBECONFIG" --root-dir="$NROOT"
         --pod-manifest-path="$NMANIFESTS" --cri-socket="$NSOCK"
@@ -334,6 +352,9 @@ begin_component() {
   say "starting $1"
   STARTED_AT[$1]=$SECONDS
   SINCE[$1]=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+  if [[ $1 == node-* ]] && is_real_node "${1#node-}"; then
+    begin_real_node "${1#node-}" || return 1
+  fi
   launch "$1"
 }
 declare -A STARTED_AT=() SINCE=()
@@ -345,6 +366,10 @@ await_component() {
     apiserver) wait_for apiserver 120 apiserver_ready && ok=1 ;;
     controller-manager) wait_for "$c" 60 healthz_ok "$CONTROLLER_MANAGER_PORT" && ok=1 ;;
     scheduler) wait_for "$c" 60 healthz_ok "$SCHEDULER_PORT" && ok=1 ;;
+    containerd-*)
+      node_vars "${c#containerd-}"
+      wait_for "$c" 60 containerd_ready && ok=1
+      ;;
     node-*)
       node_vars "${c#node-}"
       wait_for "$c" 120 healthz_node && wait_for "$c" 120 node_labeled "$NNAME" &&
@@ -364,6 +389,11 @@ healthz_node() { [[ $(curl -s --max-time 3 "http://127.0.0.1:$NHEALTHZ/healthz")
 STOP_GRACE=${TESTBED_STOP_GRACE:-5}
 stop_component() {
   local c=$1 pid
+  if [[ $c == node-* ]] && is_real_node "${c#node-}"; then
+    [[ ${2:-} == quiet ]] || say "powering off $c (SIGKILL to its kubelet, containerd, shims and containers)"
+    power_off_node "${c#node-}"
+    return
+  fi
   pid=$(pid_of "$c")
   if [[ -n $pid ]]; then
     [[ ${2:-} == quiet ]] || say "stopping $c (pid $pid)"
@@ -386,7 +416,7 @@ start_watchdog() {
   echo "$owner $st" >"$DIR/owner"
   (
     exec setsid bash -c '
-      dir=$1 owner=$2 st=$3
+      dir=$1 owner=$2 st=$3 script=$4
       me=$$
       start_time() { local s; s=$(cat /proc/$1/stat 2>/dev/null) || return 1; s=${s##*) }; set -- $s; echo ${20}; }
       while :; do
@@ -407,8 +437,11 @@ start_watchdog() {
           rm -f "$f"
         done
         rm -f "$dir/pids/watchdog.pid"
+        # Real nodes leave shims, containers, mounts and cgroups: `down` removes them.
+        grep -q "^NODE_[0-9]*_RUNTIME=containerd" "$dir/env" 2>/dev/null &&
+          TESTBED_OWNER_PID=none bash "$script" down "$dir"
         exit 0
-      done' watchdog "$DIR" "$owner" "$st" </dev/null >>"$DIR/logs/watchdog.log" 2>&1 9>&-
+      done' watchdog "$DIR" "$owner" "$st" "$HERE/testbed.sh" </dev/null >>"$DIR/logs/watchdog.log" 2>&1 9>&-
   ) &
   echo "$!" >"$DIR/pids/watchdog.pid"
 }
@@ -424,10 +457,15 @@ load_env() {
 }
 
 cmd_up() {
-  local controllers=0 nodes=0 enc="" media="" extra=()
+  local controllers=0 nodes=0 enc="" media="" extra=() real=0 apiserver=1
+  local -a images=()
   while (($#)); do
     case $1 in
       --controllers) controllers=1 ;;
+      --real-nodes) real=1 ;;
+      --no-apiserver) apiserver=0 ;;
+      --image) images+=("$(realpath "${2:?--image TAR}")"); shift ;;
+      --image=*) images+=("$(realpath "${1#*=}")") ;;
       --nodes) nodes=${2:?--nodes N}; shift ;;
       --nodes=*) nodes=${1#*=} ;;
       --encryption-config) enc=${2:?--encryption-config FILE}; shift ;;
@@ -458,6 +496,17 @@ cmd_up() {
 
   local t_up=$SECONDS
   TESTBED_BIN=$(binaries) || fail "building the binaries failed"
+  if ((real)); then
+    for tool in containerd ctr runc; do command -v $tool >/dev/null || fail "$tool not found; run scripts/install-deps.sh --testbed"; done
+    [[ -x $TESTBED_BIN/lifeboat-kubelet ]] || fail "$TESTBED_BIN/lifeboat-kubelet not found (testbed/build.sh builds it)"
+    [[ -d /usr/lib/cni ]] || fail "/usr/lib/cni not found; run scripts/install-deps.sh --testbed"
+    local img
+    img=$("$HERE/images.sh" pause) || fail "building the pause image failed"
+    images=("$img" "${images[@]}")
+    img=$("$HERE/images.sh" control-plane "$TESTBED_BIN") || fail "building the control-plane image failed"
+    images=("$img" "${images[@]}")
+    for img in "${images[@]}"; do [[ -f $img ]] || fail "image $img not found"; done
+  fi
   if [[ -x $TESTBED_BIN/kubectl ]]; then KUBECTL=$TESTBED_BIN/kubectl; else KUBECTL=$(command -v kubectl) || fail "no kubectl"; fi
 
   # Fresh state (logs of an earlier run are kept, appended to).
@@ -528,6 +577,8 @@ cmd_up() {
     echo "CONTROLLER_MANAGER_PORT=$CONTROLLER_MANAGER_PORT"
     echo "SCHEDULER_PORT=$SCHEDULER_PORT"
     echo "NODE_COUNT=$nodes"
+    echo "APISERVER=$apiserver"
+    echo "NODE_IMAGES=$(IFS=:; echo "${images[*]}")"
   } >"$DIR/env"
 
   local i root sockdir
@@ -536,6 +587,8 @@ cmd_up() {
   if ((${#sockdir} > 80)); then
     sockdir=${TMPDIR:-/tmp}/lifeboat-tb-$(echo -n "$DIR" | sha256sum | cut -c1-12)
   fi
+  local p4 tbid
+  tbid=$(echo -n "$DIR" | sha256sum | cut -c1-12)
   for ((i = 1; i <= nodes; i++)); do
     root=$DIR/nodes/node-$i
     mkdir -p "$root/kubelet" "$root/manifests" "$root/kubelet/tmp" "$sockdir"
@@ -547,8 +600,22 @@ cmd_up() {
     {
       echo "NODE_${i}_NAME=node-$i"
       echo "NODE_${i}_ROOT=$root/kubelet"
-      echo "NODE_${i}_MANIFESTS=$root/manifests"
-      echo "NODE_${i}_CRI_SOCKET=$sockdir/node-$i-cri.sock"
+      if ((real)); then
+        # The node's /etc/kubernetes: static pods in manifests/ as on a kubeadm or bootkube node.
+        mkdir -p "$root/etc-kubernetes/manifests"
+        echo "NODE_${i}_ETC=$root/etc-kubernetes"
+        echo "NODE_${i}_MANIFESTS=$root/etc-kubernetes/manifests"
+        alloc_port p4
+        echo "NODE_${i}_RUNTIME=containerd"
+        echo "NODE_${i}_CRI_SOCKET=$sockdir/node-$i-containerd.sock"
+        echo "NODE_${i}_CONTAINERD_DIR=$root/containerd"
+        echo "NODE_${i}_CGROUP_ROOT=/lifeboat-$tbid-node-$i"
+        echo "NODE_${i}_STREAM_PORT=$p4"
+      else
+        echo "NODE_${i}_MANIFESTS=$root/manifests"
+        echo "NODE_${i}_RUNTIME=fake"
+        echo "NODE_${i}_CRI_SOCKET=$sockdir/node-$i-cri.sock"
+      fi
       echo "NODE_${i}_PORT=$p1"
       echo "NODE_${i}_READONLY_PORT=$p2"
       echo "NODE_${i}_HEALTHZ_PORT=$p3"
@@ -564,14 +631,23 @@ cmd_up() {
   if [[ $owner != none ]]; then start_watchdog "$owner"; fi
 
   start_component etcd
-  start_component apiserver
+  if ((apiserver)); then start_component apiserver; fi
   if ((controllers)); then
     start_component controller-manager
     start_component scheduler
   fi
   # Nodes start side by side.
   for ((i = 1; i <= nodes; i++)); do begin_component "node-$i"; done
-  for ((i = 1; i <= nodes; i++)); do await_component "node-$i"; done
+  if ((apiserver)); then
+    for ((i = 1; i <= nodes; i++)); do await_component "node-$i"; done
+  else
+    # No API server to register with: the kubelet serving its healthz port is all there is to see.
+    for ((i = 1; i <= nodes; i++)); do
+      node_vars "$i"
+      wait_for "node-$i" 120 healthz_node || fail "node-$i did not start"
+      say "node-$i started in $((SECONDS - STARTED_AT[node-$i])) s (no API server to register with yet)"
+    done
+  fi
   trap - EXIT
   say "up in $((SECONDS - t_up)) s; source $DIR/env"
 }
@@ -579,8 +655,16 @@ cmd_up() {
 # down: SIGTERM to every group at once, SIGKILL to what is left after ${TESTBED_DOWN_GRACE:-5} s
 # (the API server can take 10 s or more to drain).
 cmd_down() {
-  [[ -d $DIR/pids ]] || { say "nothing running in $DIR"; return 0; }
   local t0=$SECONDS f pg grace=${TESTBED_DOWN_GRACE:-5} left i
+  # Real nodes first: their kubelet, containerd, shims and containers get SIGKILL, then their
+  # mounts, state, cgroups and pod logs go (also when their pid files are gone already).
+  if [[ -f $DIR/env ]]; then
+    load_env
+    for ((i = 1; i <= ${NODE_COUNT:-0}; i++)); do
+      if is_real_node "$i"; then remove_node "$i"; fi
+    done
+  fi
+  [[ -d $DIR/pids ]] || { say "nothing running in $DIR"; return 0; }
   local -a groups=()
   for f in "$DIR"/pids/*.pid; do
     [[ -e $f ]] || continue
@@ -605,7 +689,24 @@ cmd_start() {
   load_env
   [[ $c == controller-manager || $c == scheduler ]] && ((CONTROLLERS == 0)) &&
     say "note: test bed was brought up without --controllers; starting $c anyway"
+  if [[ ${2:-} == --no-wait ]]; then
+    # Launched (a real node: containerd answering, the kubelet started), not waited for.
+    component_cmd "$c"
+    alive "$(pid_of "$c")" && { say "$c already running"; return 0; }
+    begin_component "$c" || fail "$c failed to start"
+    return 0
+  fi
   start_component "$c" || fail "$c failed to start"
+}
+
+# reboot DIR node-<i> [--no-wait]: a real node's power loss and power on.
+cmd_reboot() {
+  local c=${1:?node-<i>}
+  load_env
+  [[ $c == node-* ]] && is_real_node "${c#node-}" || fail "reboot: $c is not a real node"
+  stop_component "$c"
+  say "$c powered off at $(date -u +%FT%T.%3NZ)"
+  cmd_start "$c" "${2:-}"
 }
 
 cmd_stop() {
@@ -718,6 +819,7 @@ case $sub in
     ;;
   down) cmd_down ;;
   start) cmd_start "$@" ;;
+  reboot) cmd_reboot "$@" ;;
   stop) cmd_stop "$@" ;;
   status) cmd_status ;;
   load-fixture) cmd_load_fixture "$@" ;;

@@ -4,8 +4,10 @@
 #include <filesystem>
 #include <fstream>
 
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/strip.h"
 
 namespace lifeboat::testing {
 namespace fs = std::filesystem;
@@ -34,6 +36,12 @@ absl::StatusOr<std::unique_ptr<Testbed>> Testbed::Start(const TestbedOptions& op
   for (const auto& a : options.apiserver_args) {
     argv.push_back("--apiserver-arg");
     argv.push_back(a);
+  }
+  if (options.real_nodes) argv.push_back("--real-nodes");
+  if (!options.apiserver) argv.push_back("--no-apiserver");
+  for (const auto& image : options.images) {
+    argv.push_back("--image");
+    argv.push_back(image);
   }
   ProcessResult r = RunProcess(argv);
   if (r.exit_code != 0) {
@@ -86,6 +94,38 @@ absl::StatusOr<std::string> Testbed::Kubectl(const std::vector<std::string>& arg
     return absl::InternalError(absl::StrCat("kubectl ", absl::StrJoin(args, " "), ": ", r.err));
   }
   return r.out;
+}
+
+std::vector<int> Testbed::NodeProcesses(int i, const std::string& comm) const {
+  std::vector<int> out;
+  std::string root = Env(absl::StrCat("NODE_", i, "_CGROUP_ROOT"));
+  if (root.empty()) return out;
+  // The pids hierarchy holds every process of the node's pods.
+  fs::path top = fs::path("/sys/fs/cgroup/pids") / root.substr(1);
+  std::error_code ec;
+  for (fs::recursive_directory_iterator it(top, ec), end; !ec && it != end; it.increment(ec)) {
+    if (it->path().filename() != "cgroup.procs") continue;
+    std::ifstream procs(it->path());
+    std::string line;
+    while (std::getline(procs, line)) {
+      int pid = 0;
+      if (!absl::SimpleAtoi(line, &pid)) continue;
+      std::ifstream f(absl::StrCat("/proc/", pid, "/comm"));
+      std::string name;
+      if (std::getline(f, name) && name == comm) out.push_back(pid);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<std::string> TestbedImage(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"bash", std::string(LIFEBOAT_SOURCE_DIR) + "/testbed/images.sh"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ProcessResult r = RunProcess(argv);
+  if (r.exit_code != 0) {
+    return absl::InternalError(absl::StrCat("testbed/images.sh ", absl::StrJoin(args, " "), ": ", r.err));
+  }
+  return std::string(absl::StripAsciiWhitespace(r.out));
 }
 
 }  // namespace lifeboat::testing

@@ -1,6 +1,7 @@
 // The real Kubernetes test bed (testbed/testbed.sh) from C++ tests: etcd with TLS, the real
-// kube-apiserver, optionally controller manager, scheduler and hollow-kubelet nodes, all on free
-// loopback ports in a temporary directory, torn down when the object dies.
+// kube-apiserver, optionally controller manager, scheduler and nodes (hollow kubelets, or real
+// ones: the kubelet over containerd + runc), all on free loopback ports in a temporary directory,
+// torn down when the object dies.
 #pragma once
 
 #include <map>
@@ -15,12 +16,15 @@ namespace lifeboat::testing {
 
 struct TestbedOptions {
   bool controllers = false;      // controller manager + scheduler
-  int nodes = 0;                 // hollow kubelet nodes node-1..node-N
+  int nodes = 0;                 // kubelet nodes node-1..node-N (hollow unless real_nodes)
   std::string encryption_config;  // path of an EncryptionConfiguration for the API server
   std::string storage_media_type;
   // More kube-apiserver flags, each "--flag=value" (testbed.sh up --apiserver-arg), e.g.
   // "--tls-min-version=VersionTLS13".
   std::vector<std::string> apiserver_args;
+  bool real_nodes = false;           // the kubelet over containerd + runc (testbed/realnode.sh)
+  bool apiserver = true;             // false: etcd (and nodes, not waited for) only
+  std::vector<std::string> images;   // OCI image tarballs for real nodes (testbed/images.sh)
 };
 
 class Testbed {
@@ -38,6 +42,9 @@ class Testbed {
   absl::Status LoadFixture() { return Script("load-fixture"); }
   // kubectl with the admin kubeconfig; returns stdout.
   absl::StatusOr<std::string> Kubectl(const std::vector<std::string>& args);
+  // Pids of the processes running in node `i`'s cgroups (a real node's containers) whose
+  // command name (/proc/PID/comm) is `comm`.
+  std::vector<int> NodeProcesses(int i, const std::string& comm) const;
 
  private:
   Testbed() = default;
@@ -47,5 +54,8 @@ class Testbed {
 
 // The repository's testbed/testbed.sh.
 std::string TestbedScript();
+
+// `testbed/images.sh <args...>`: builds (or finds cached) an OCI image tarball; returns its path.
+absl::StatusOr<std::string> TestbedImage(const std::vector<std::string>& args);
 
 }  // namespace lifeboat::testing
