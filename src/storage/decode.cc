@@ -35,7 +35,8 @@ absl::Status ParseTypeMeta(absl::string_view bytes, Envelope* out) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<Json> DecodeProtobuf(absl::string_view etcd_key, absl::string_view value) {
+absl::StatusOr<Decoded> DecodeProtobuf(absl::string_view etcd_key, absl::string_view value,
+                                       const DecodeOptions& options) {
   auto envelope = ParseEnvelope(value);
   if (!envelope.ok()) return KeyError(etcd_key, envelope.status());
   const Schema& schema = Schema::Embedded();
@@ -46,15 +47,26 @@ absl::StatusOr<Json> DecodeProtobuf(absl::string_view etcd_key, absl::string_vie
         " kind ", Json(envelope->kind).dump(), ", which Lifeboat cannot decode (it decodes ",
         absl::StrJoin(schema.ObjectKinds(), ", "), ")"));
   }
-  auto object = MessageToJson(*message, envelope->raw);
+  RenderOptions render;
+  render.drop_unknown_fields = !options.strict;
+  render.omitzero = options.omitzero;
+  std::vector<UnknownField> unknown;
+  auto object = MessageToJson(*message, envelope->raw, render, &unknown);
   if (!object.ok()) {
     return absl::Status(object.status().code(),
                         absl::StrCat("etcd key ", etcd_key, " (", envelope->api_version, " ",
                                      envelope->kind, "): ", object.status().message()));
   }
-  (*object)["apiVersion"] = envelope->api_version;
-  (*object)["kind"] = envelope->kind;
-  return object;
+  Decoded out;
+  out.object = *std::move(object);
+  out.object["apiVersion"] = envelope->api_version;
+  out.object["kind"] = envelope->kind;
+  for (auto& u : unknown) {
+    out.dropped.push_back(DroppedField{std::string(etcd_key),
+                                       absl::StrCat(envelope->api_version, " ", envelope->kind),
+                                       std::move(u)});
+  }
+  return out;
 }
 
 absl::StatusOr<Json> DecodeJson(absl::string_view etcd_key, absl::string_view value) {
@@ -75,6 +87,10 @@ absl::StatusOr<Json> DecodeJson(absl::string_view etcd_key, absl::string_view va
 }
 
 }  // namespace
+
+static absl::StatusOr<Decoded> DecodeUnrevised(absl::string_view etcd_key, absl::string_view value,
+                                        const Transformer* transformer,
+                                        const DecodeOptions& options);
 
 absl::StatusOr<Envelope> ParseEnvelope(absl::string_view value) {
   if (!absl::StartsWith(value, kProtobufMagic)) {
@@ -126,8 +142,36 @@ absl::StatusOr<Envelope> ParseEnvelope(absl::string_view value) {
   return env;
 }
 
+std::string DroppedField::Message() const {
+  return absl::StrCat("etcd key ", etcd_key, " (", object, "): field ", field.number, " at ",
+                      field.path, " (wire type ", field.wire_type, ", in ", field.message, ") ",
+                      field.known_number ? "has a wire type Lifeboat's schema does not expect"
+                                         : "is unknown to Lifeboat's schema",
+                      " (Kubernetes 1.16 to 1.36): dropped, the output lacks it");
+}
+
+absl::StatusOr<Decoded> DecodeObject(absl::string_view etcd_key, absl::string_view value,
+                                     const Transformer* transformer,
+                                     std::optional<int64_t> mod_revision,
+                                     const DecodeOptions& options) {
+  LB_ASSIGN_OR_RETURN(Decoded decoded, DecodeUnrevised(etcd_key, value, transformer, options));
+  Json& object = decoded.object;
+  if (mod_revision.has_value() && object.contains("metadata") && object["metadata"].is_object()) {
+    object["metadata"]["resourceVersion"] = absl::StrCat(*mod_revision);
+  }
+  return decoded;
+}
+
 absl::StatusOr<Json> DecodeValue(absl::string_view etcd_key, absl::string_view value,
                                  const Transformer* transformer) {
+  LB_ASSIGN_OR_RETURN(Decoded d, DecodeObject(etcd_key, value, transformer, std::nullopt,
+                                              DecodeOptions{.strict = true, .omitzero = false}));
+  return std::move(d.object);
+}
+
+absl::StatusOr<Decoded> DecodeUnrevised(absl::string_view etcd_key, absl::string_view value,
+                                        const Transformer* transformer,
+                                        const DecodeOptions& options) {
   std::string plaintext;
   bool encrypted = absl::StartsWith(value, "k8s:enc:");
   if (transformer != nullptr) {
@@ -146,13 +190,16 @@ absl::StatusOr<Json> DecodeValue(absl::string_view etcd_key, absl::string_view v
         Json(internal::GoString(marker)).dump(),
         "); pass the API server's --encryption-provider-config file"));
   }
-  if (absl::StartsWith(value, kProtobufMagic)) return DecodeProtobuf(etcd_key, value);
+  if (absl::StartsWith(value, kProtobufMagic)) return DecodeProtobuf(etcd_key, value, options);
   absl::string_view trimmed = value;
   while (!trimmed.empty() && (trimmed[0] == ' ' || trimmed[0] == '\t' || trimmed[0] == '\r' ||
                               trimmed[0] == '\n')) {
     trimmed.remove_prefix(1);
   }
-  if (absl::StartsWith(trimmed, "{")) return DecodeJson(etcd_key, value);
+  if (absl::StartsWith(trimmed, "{")) {
+    LB_ASSIGN_OR_RETURN(Json object, DecodeJson(etcd_key, value));
+    return Decoded{std::move(object), {}};
+  }
   if (absl::StartsWith(value, "k8s:enc:")) {
     return absl::InvalidArgumentError(
         absl::StrCat("etcd key ", etcd_key, ": value is still encrypted after decryption"));
@@ -165,11 +212,9 @@ absl::StatusOr<Json> DecodeValue(absl::string_view etcd_key, absl::string_view v
 
 absl::StatusOr<Json> DecodeValue(absl::string_view etcd_key, absl::string_view value,
                                  const Transformer* transformer, int64_t mod_revision) {
-  LB_ASSIGN_OR_RETURN(Json object, DecodeValue(etcd_key, value, transformer));
-  if (object.contains("metadata") && object["metadata"].is_object()) {
-    object["metadata"]["resourceVersion"] = absl::StrCat(mod_revision);
-  }
-  return object;
+  LB_ASSIGN_OR_RETURN(Decoded d, DecodeObject(etcd_key, value, transformer, mod_revision,
+                                              DecodeOptions{.strict = true, .omitzero = false}));
+  return std::move(d.object);
 }
 
 }  // namespace lifeboat::storage

@@ -12,6 +12,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "storage/decode.h"
 
@@ -44,6 +46,17 @@ std::vector<Sample> LoadSamples(const Transformer* t) {
         out.push_back({s.key, *plain});
       }
     }
+  }
+  // Values as 1.22 to 1.36 store them (encoded by protoc, testdata/storage/versions/).
+  fs::path versions = fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/storage/versions";
+  for (const auto& e : fs::recursive_directory_iterator(versions)) {
+    if (!e.is_regular_file() || e.path().extension() != ".value") continue;
+    std::ifstream in(e.path(), std::ios::binary);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    out.push_back({"/registry/versions/" + e.path().parent_path().filename().string() + "/" +
+                       e.path().stem().string(),
+                   ss.str()});
   }
   std::sort(out.begin(), out.end(), [](const Sample& a, const Sample& b) {
     return a.key != b.key ? a.key < b.key : a.value < b.value;
@@ -133,6 +146,61 @@ TEST(FuzzTest, MutatedGoldenValuesNeverCrash) {
   EXPECT_GT(failed, 0u);
   std::cout << "fuzz: " << iterations << " mutations (seed " << seed << "): " << ok
             << " decoded, " << failed << " refused\n";
+}
+
+// The walker that drops fields it cannot decode (recover's default) under the same mutations:
+// it never crashes; where the strict walker accepts a value it returns exactly the same JSON and
+// drops nothing; what it drops, the strict walker refuses, naming the same field first.
+TEST(FuzzTest, MutatedValuesUnderTheDroppingWalker) {
+  auto t = Transformer::FromFile(
+      (fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/storage/golden/encryption-config.yaml").string());
+  ASSERT_TRUE(t.ok()) << t.status();
+  std::vector<Sample> samples = LoadSamples(t->get());
+  uint64_t seed = EnvOr("LIFEBOAT_FUZZ_SEED", 20261130);
+  uint64_t iterations = EnvOr("LIFEBOAT_FUZZ_ITERATIONS", 30000);
+  std::mt19937_64 rng(seed);
+  uint64_t same = 0, dropped = 0, refused = 0;
+  for (uint64_t i = 0; i < iterations; ++i) {
+    const Sample& s = samples[rng() % samples.size()];
+    std::string mutated = Mutate(s.value, samples, rng);
+    auto lenient = DecodeObject(s.key, mutated, t->get(), std::nullopt, {.strict = false});
+    auto strict = DecodeObject(s.key, mutated, t->get(), std::nullopt, {.strict = true});
+    std::string where = absl::StrCat("iteration ", i, " (seed ", seed, ")");
+    if (strict.ok()) {
+      ASSERT_TRUE(lenient.ok()) << where << ": " << lenient.status();
+      EXPECT_EQ(lenient->object, strict->object) << where;
+      EXPECT_TRUE(lenient->dropped.empty()) << where;
+      ++same;
+      continue;
+    }
+    if (!lenient.ok()) {
+      ++refused;
+      EXPECT_FALSE(lenient.status().message().empty());
+      continue;
+    }
+    (void)lenient->object.dump();
+    ASSERT_FALSE(lenient->dropped.empty()) << where << ": strict refused (" << strict.status()
+                                           << ") but nothing was dropped";
+    ++dropped;
+    for (const auto& d : lenient->dropped) {
+      EXPECT_GT(d.field.number, 0u) << where;
+      EXPECT_FALSE(d.field.path.empty()) << where;
+      EXPECT_EQ(d.etcd_key, s.key) << where;
+      EXPECT_THAT(d.Message(), ::testing::HasSubstr("the output lacks it")) << where;
+    }
+    const UnknownField& first = lenient->dropped.front().field;
+    if (!first.known_number) {
+      EXPECT_THAT(strict.status().message(),
+                  ::testing::HasSubstr(absl::StrCat("<field ", first.number, ">")))
+          << where;
+    }
+  }
+  EXPECT_GT(same, 0u);
+  EXPECT_GT(dropped, 0u);
+  EXPECT_GT(refused, 0u);
+  std::cout << "fuzz (dropping walker): " << iterations << " mutations (seed " << seed << "): "
+            << same << " as strict, " << dropped << " with dropped fields, " << refused
+            << " refused\n";
 }
 
 TEST(FuzzTest, RandomBytesBehindTheMagic) {

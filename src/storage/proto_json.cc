@@ -85,6 +85,9 @@ absl::StatusOr<Json> ParseEmbeddedJson(absl::string_view raw) {
 
 class Renderer {
  public:
+  Renderer(const RenderOptions& options, std::vector<UnknownField>* unknown)
+      : options_(options), unknown_(unknown) {}
+
   absl::Status Message(const MessageSchema& m, absl::string_view bytes, Json* out) {
     if (++depth_ > kMaxDepth) return Error("nesting too deep");
     absl::Status s = m.special != Special::kNone ? SpecialMessage(m, bytes, out)
@@ -126,6 +129,7 @@ class Renderer {
       const FieldSchema* f = m.FindField(w.number);
       if (f == nullptr) {
         PathScope scope(&path_, absl::StrCat("<field ", w.number, ">"), true);
+        if (Drop(m, w, false)) continue;
         return Error(absl::StrCat("unknown field (wire type ", w.wire_type, ") in ", m.full_name,
                                   ": the schema does not know it, refusing to drop data"));
       }
@@ -133,12 +137,20 @@ class Renderer {
       bool packed = f->repeated && !f->is_map && IsPackable(f->type) && w.wire_type == wire::kLength;
       if (w.wire_type != expected && !packed) {
         PathScope scope(&path_, FieldLabel(*f), true);
+        if (Drop(m, w, true)) continue;
         return Error(absl::StrCat("wire type ", w.wire_type, " where ", m.full_name, ".",
                                   f->proto_name, " needs ", expected));
       }
       (*occ)[f - m.fields.data()].push_back(w);
     }
     return absl::OkStatus();
+  }
+
+  // Records a field that cannot be decoded when the options allow dropping it.
+  bool Drop(const MessageSchema& m, const wire::Field& w, bool known_number) {
+    if (!options_.drop_unknown_fields || unknown_ == nullptr) return false;
+    unknown_->push_back(UnknownField{path_, w.number, w.wire_type, m.full_name, known_number});
+    return true;
   }
 
   static std::string FieldLabel(const FieldSchema& f) {
@@ -216,18 +228,25 @@ class Renderer {
       std::string joined;
       Json v;
       LB_RETURN_IF_ERROR(Message(*f.message, Join(occ, &joined), &v));
+      // omitzero: of the struct types Kubernetes tags so, only Time and MicroTime occur, whose
+      // zero value renders as null (their IsZero()).
+      if (f.omitzero && options_.omitzero && v.is_null()) return absl::OkStatus();
       (*out)[f.json] = std::move(v);
       return absl::OkStatus();
     }
     if (occ.empty()) {
       if (f.pointer) return Absent(f, out);
       Json zero = ZeroScalar(f.type);
-      if (f.omitempty && IsZeroScalar(zero)) return absl::OkStatus();
+      if ((f.omitempty || (f.omitzero && options_.omitzero)) && IsZeroScalar(zero)) {
+        return absl::OkStatus();
+      }
       (*out)[f.json] = std::move(zero);
       return absl::OkStatus();
     }
     LB_ASSIGN_OR_RETURN(Json v, Scalar(f.type, occ.back()));  // proto: the last one wins
-    if (f.omitempty && !f.pointer && IsZeroScalar(v)) return absl::OkStatus();
+    if ((f.omitempty || (f.omitzero && options_.omitzero)) && !f.pointer && IsZeroScalar(v)) {
+      return absl::OkStatus();
+    }
     (*out)[f.json] = std::move(v);
     return absl::OkStatus();
   }
@@ -315,16 +334,27 @@ class Renderer {
     const FieldSchema* value_field = entry.FindField(2);
     if (key_field == nullptr || value_field == nullptr) return Error("schema: malformed map entry");
     std::vector<Occurrences> occ;
-    if (absl::Status s = Collect(entry, bytes, &occ); !s.ok()) {
-      // Name the entry by its key when it can be found, then report the error again under it.
+    size_t dropped_before = unknown_ != nullptr ? unknown_->size() : 0;
+    absl::Status collected = Collect(entry, bytes, &occ);
+    if (!collected.ok() || (unknown_ != nullptr && unknown_->size() > dropped_before)) {
+      // Name the entry by its key when it can be found: report the error again under it, or
+      // put it into the paths of the fields just dropped.
       wire::Reader reader(bytes);
       wire::Field w;
       std::string key = "?";
       while (!reader.done() && reader.Next(&w).ok()) {
         if (w.number == 1 && w.wire_type == wire::kLength) key = internal::GoString(w.bytes);
       }
-      PathScope scope(&path_, absl::StrCat("[", Json(key).dump(), "]"), false);
-      return Collect(entry, bytes, &occ);
+      std::string segment = absl::StrCat("[", Json(key).dump(), "]");
+      if (!collected.ok()) {
+        if (unknown_ != nullptr) unknown_->resize(dropped_before);
+        PathScope scope(&path_, segment, false);
+        return Collect(entry, bytes, &occ);
+      }
+      for (size_t i = dropped_before; i < unknown_->size(); ++i) {
+        std::string& p = (*unknown_)[i].path;
+        p.insert(std::min(path_.size(), p.size()), segment);
+      }
     }
     const Occurrences& k = occ[key_field - entry.fields.data()];
     const Occurrences& v = occ[value_field - entry.fields.data()];
@@ -474,14 +504,18 @@ class Renderer {
     return false;
   }
 
+  const RenderOptions& options_;
+  std::vector<UnknownField>* unknown_;
   std::string path_;
   int depth_ = 0;
 };
 
 }  // namespace
 
-absl::StatusOr<Json> MessageToJson(const MessageSchema& message, absl::string_view bytes) {
-  Renderer renderer;
+absl::StatusOr<Json> MessageToJson(const MessageSchema& message, absl::string_view bytes,
+                                   const RenderOptions& options,
+                                   std::vector<UnknownField>* unknown) {
+  Renderer renderer(options, unknown);
   Json out;
   LB_RETURN_IF_ERROR(renderer.Message(message, bytes, &out));
   return out;

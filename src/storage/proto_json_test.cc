@@ -17,8 +17,9 @@ const MessageSchema& Msg(absl::string_view name) {
   return *m;
 }
 
-Json Render(absl::string_view type, const Wire& w) {
-  auto j = MessageToJson(Msg(type), w.str());
+// As the test bed's v1.20 API server renders (no Go `omitzero`), unless told otherwise.
+Json Render(absl::string_view type, const Wire& w, RenderOptions options = {.omitzero = false}) {
+  auto j = MessageToJson(Msg(type), w.str(), options);
   EXPECT_TRUE(j.ok()) << j.status();
   return j.ok() ? *j : Json();
 }
@@ -251,6 +252,94 @@ TEST(ProtoJsonTest, SpecialTypeErrors) {
   Wire deep;
   deep.Message(7, Wire().Bytes(1, std::string(20000, '[')));
   EXPECT_FALSE(MessageToJson(Msg("k8s.io.apimachinery.pkg.apis.meta.v1.ManagedFieldsEntry"), deep.str()).ok());
+}
+
+TEST(ProtoJsonTest, OmitzeroLeavesOutAZeroCreationTimestamp) {
+  // Kubernetes >= 1.33 (json:"creationTimestamp,omitempty,omitzero"): a zero Time is left out;
+  // a set one is rendered either way.
+  Wire pod;
+  pod.Message(1, Wire().Bytes(1, "p").Message(8, Wire()));
+  EXPECT_EQ(Render(kPod, pod, {.omitzero = true})["metadata"], Json::parse(R"({"name": "p"})"));
+  EXPECT_EQ(Render(kPod, pod, {.omitzero = false})["metadata"],
+            Json::parse(R"({"name": "p", "creationTimestamp": null})"));
+  Wire set;
+  set.Message(1, Wire().Bytes(1, "p").Message(8, Wire().Varint(1, 1700000000)));
+  EXPECT_EQ(Render(kPod, set, {.omitzero = true})["metadata"]["creationTimestamp"],
+            "2023-11-14T22:13:20Z");
+}
+
+TEST(ProtoJsonTest, UnknownFieldsAreDroppedAndReportedWhenAllowed) {
+  Wire container;
+  container.Bytes(1, "c").Varint(99, 1).Bytes(2, "busybox");
+  Wire ds;
+  ds.Message(2, Wire().Message(2, Wire().Message(2, Wire().Message(2, Wire().Bytes(1, "a")).Message(2, container))));
+  std::vector<UnknownField> unknown;
+  auto j = MessageToJson(Msg("k8s.io.api.apps.v1.DaemonSet"), ds.str(),
+                         {.drop_unknown_fields = true}, &unknown);
+  ASSERT_TRUE(j.ok()) << j.status();
+  // Everything else is rendered as without the field.
+  EXPECT_EQ((*j)["spec"]["template"]["spec"]["containers"][1],
+            Json::parse(R"({"name": "c", "image": "busybox", "resources": {}})"));
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(unknown[0].path, "spec.template.spec.containers[1].<field 99>");
+  EXPECT_EQ(unknown[0].number, 99u);
+  EXPECT_EQ(unknown[0].wire_type, 0);
+  EXPECT_EQ(unknown[0].message, "k8s.io.api.core.v1.Container");
+  EXPECT_FALSE(unknown[0].known_number);
+
+  // Inside an inline struct, a map entry, and a known number with a wire type it cannot hold.
+  unknown.clear();
+  Wire cm;
+  cm.Message(1, Wire().Bytes(1, "cm").Varint(1000, 3))
+      .Message(2, Wire().Bytes(1, "key").Bytes(2, "v").Varint(3, 1))
+      .Bytes(4, "not a bool");
+  j = MessageToJson(Msg("k8s.io.api.core.v1.ConfigMap"), cm.str(),
+                    {.drop_unknown_fields = true, .omitzero = false}, &unknown);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(*j, Json::parse(R"({"metadata": {"name": "cm", "creationTimestamp": null},
+                               "data": {"key": "v"}})"));
+  // A message's own fields are read before its children are rendered.
+  ASSERT_EQ(unknown.size(), 3u);
+  EXPECT_EQ(unknown[0].path, "immutable");
+  EXPECT_EQ(unknown[0].number, 4u);
+  EXPECT_EQ(unknown[0].wire_type, 2);
+  EXPECT_TRUE(unknown[0].known_number);
+  EXPECT_EQ(unknown[1].path, "metadata.<field 1000>");
+  EXPECT_EQ(unknown[2].path, "data[\"key\"].<field 3>");
+
+  unknown.clear();
+  Wire volume;
+  volume.Bytes(1, "v").Message(2, Wire().Varint(77, 1));
+  j = MessageToJson(Msg("k8s.io.api.core.v1.Volume"), volume.str(), {.drop_unknown_fields = true},
+                    &unknown);
+  ASSERT_TRUE(j.ok()) << j.status();
+  EXPECT_EQ(*j, Json::parse(R"({"name": "v"})"));
+  ASSERT_EQ(unknown.size(), 1u);
+  EXPECT_EQ(unknown[0].message, "k8s.io.api.core.v1.VolumeSource");
+  EXPECT_EQ(unknown[0].number, 77u);
+
+  // Malformed bytes are still an error: only whole, well-formed fields are dropped.
+  EXPECT_FALSE(MessageToJson(Msg(kPod), Wire().Bytes(1, "x").str().substr(0, 2),
+                             {.drop_unknown_fields = true}, &unknown)
+                   .ok());
+}
+
+TEST(ProtoJsonTest, FieldsLaterReleasesRemovedStillDecode) {
+  // ObjectMeta.clusterName = 15 (to 1.24), EphemeralVolumeSource.readOnly = 2 (to 1.20),
+  // PodSpec.workloadRef = 42 (1.35 only): the schema is a union, never a reuse.
+  Wire pod;
+  pod.Message(1, Wire().Bytes(1, "p").Bytes(15, "").Message(8, Wire().Varint(1, 1700000000)))
+      .Message(2, Wire()
+                      .Message(1, Wire().Bytes(1, "e").Message(2, Wire().Message(29, Wire().Varint(2, 1))))
+                      .Message(2, Wire().Bytes(1, "c"))
+                      .Message(42, Wire().Bytes(1, "w").Bytes(2, "g").Bytes(3, "")));
+  Json j = Render(kPod, pod, {.omitzero = true});
+  EXPECT_EQ(j["metadata"], Json::parse(R"({"name": "p", "creationTimestamp": "2023-11-14T22:13:20Z"})"));
+  EXPECT_EQ(j["spec"]["volumes"], Json::parse(R"([{"name": "e", "ephemeral": {"readOnly": true}}])"));
+  EXPECT_EQ(j["spec"]["workloadRef"], Json::parse(R"({"name": "w", "podGroup": "g"})"));
+  pod = Wire();
+  pod.Message(1, Wire().Bytes(15, "old"));
+  EXPECT_EQ(Render(kPod, pod)["metadata"]["clusterName"], "old");
 }
 
 }  // namespace

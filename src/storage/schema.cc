@@ -95,6 +95,7 @@ absl::StatusOr<std::unique_ptr<Schema>> Schema::FromDescriptorSet(absl::string_v
       const auto& o = f.options();
       field.json = o.GetExtension(lifeboat::k8s::json);
       field.omitempty = o.GetExtension(lifeboat::k8s::omitempty);
+      field.omitzero = o.GetExtension(lifeboat::k8s::omitzero);
       field.pointer = o.GetExtension(lifeboat::k8s::pointer);
       field.inline_ = o.GetExtension(lifeboat::k8s::inline_);
       if (field.type == ScalarType::kMessage) {

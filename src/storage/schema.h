@@ -34,6 +34,7 @@ struct FieldSchema {
   bool repeated = false;
   bool is_map = false;  // `message` is then the entry type (key = 1, value = 2)
   bool omitempty = false;
+  bool omitzero = false;  // Go 1.24 `omitzero`: see RenderOptions::omitzero
   bool pointer = false;
   bool inline_ = false;
   const MessageSchema* message = nullptr;  // kMessage fields and maps
