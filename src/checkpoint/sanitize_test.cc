@@ -186,6 +186,28 @@ TEST_F(SanitizeTest, RemainingApiReferenceKeepsTheLastGoodCheckpoint) {
   EXPECT_NE(cp.status().message().find("persistentVolumeClaim"), std::string::npos) << cp.status();
 }
 
+// The checkpointer follows the shared static-pod rules (kube/static_pod.h): what newer
+// Kubernetes added passes through; projections only the API server fills are refused, naming
+// the pod and the volume.
+TEST_F(SanitizeTest, NewerFieldsPassThroughAndApiOnlyProjectionsAreRefused) {
+  Json spec = Json::parse(R"({"initContainers": [{"name": "sidecar", "restartPolicy": "Always"}],
+      "containers": [{"name": "c", "livenessProbe": {"grpc": {"port": 1, "service": null}}}],
+      "volumes": [{"name": "img", "image": {"reference": "r/x:1"}}]})");
+  auto cp = Make(Parent(spec));
+  ASSERT_TRUE(cp.ok()) << cp.status();
+  EXPECT_EQ(cp->pod["spec"]["initContainers"], spec["initContainers"]);
+  EXPECT_EQ(cp->pod["spec"]["containers"], spec["containers"]);
+  EXPECT_EQ(cp->pod["spec"]["volumes"], spec["volumes"]);
+
+  auto refused = Make(Parent(Json::parse(R"({"containers": [], "volumes": [{"name": "certs",
+      "projected": {"sources": [{"podCertificate": {"signerName": "s", "keyType": "ED25519"}}]}}]})")));
+  ASSERT_FALSE(refused.ok());
+  EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
+  std::string msg(refused.status().message());
+  EXPECT_NE(msg.find("kube-system/kube-apiserver-abcde"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("volume \"certs\" projects a podCertificate"), std::string::npos) << msg;
+}
+
 TEST(PodTest, ParentSelection) {
   auto pod = [](Json annotations) {
     return Json{{"metadata", {{"name", "p"}, {"namespace", "kube-system"}, {"annotations", annotations}}}};

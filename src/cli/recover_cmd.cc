@@ -30,6 +30,7 @@ struct RecoverFlags {
   std::string encryption_config;
   std::string snapshot;
   bool skip_hash_check = false;
+  bool strict_decoding = false;
 };
 
 absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const RecoverFlags& f,
@@ -72,7 +73,19 @@ absl::Status Recover(const RecoverFlags& f) {
   LB_ASSIGN_OR_RETURN(auto source, OpenSource(f, kc));
   std::cout << "Reading the control plane of namespace " << f.ns << " from " << source->Describe()
             << std::endl;
-  LB_ASSIGN_OR_RETURN(recovery::ClusterObjects objects, recovery::FetchControlPlane(*source, f.ns));
+  std::vector<storage::DroppedField> dropped;
+  LB_ASSIGN_OR_RETURN(recovery::ClusterObjects objects,
+                      recovery::FetchControlPlane(*source, f.ns, &dropped));
+  if (!dropped.empty() && f.strict_decoding) {
+    std::string all;
+    for (const auto& d : dropped) absl::StrAppend(&all, "\n  ", d.Message());
+    return absl::FailedPreconditionError(absl::StrCat(
+        dropped.size(), " field(s) of objects to render cannot be decoded and "
+        "--strict-decoding refuses to drop them (nothing was written):", all,
+        "\nRun without --strict-decoding to render without them, or with a Lifeboat whose "
+        "schema knows the Kubernetes release that wrote them."));
+  }
+  for (const auto& d : dropped) LOG_WARN("{}", d.Message());
   for (const auto& w : objects.workloads) {
     std::cout << "  found " << w.value("kind", "") << " " << f.ns << "/"
               << w["metadata"].value("name", "") << std::endl;
@@ -103,7 +116,12 @@ Runner AddRecoverCommand(CLI::App& app) {
       "Add --encryption-provider-config (the API server's own file) when Secrets or ConfigMaps are\n"
       "encrypted at rest.\n"
       "The recovery dir receives bootstrap-manifests/, tls/ (Secrets and ConfigMaps, 0600) and\n"
-      "auth/kubeconfig. Then run `lifeboat start --asset-dir=<recovery-dir>`.\n");
+      "auth/kubeconfig. Then run `lifeboat start --asset-dir=<recovery-dir>`.\n"
+      "Fields etcd holds that Lifeboat's schema (Kubernetes 1.16 to 1.36) cannot decode: in an\n"
+      "object that is rendered (a control-plane DaemonSet/Deployment, a Secret or ConfigMap it\n"
+      "references), such a field is dropped with a warning naming the etcd key, the field's path and\n"
+      "number (the output lacks it); --strict-decoding refuses instead (exit 1, nothing written).\n"
+      "Objects that are not rendered never stop `recover`.\n");
   app.add_option("--recovery-dir", f->recovery_dir, "Output directory for the bootstrap control plane")
       ->required();
   app.add_option("--kubeconfig", f->kubeconfig,
@@ -125,6 +143,9 @@ Runner AddRecoverCommand(CLI::App& app) {
       ->excludes("--etcd-servers");
   app.add_flag("--skip-hash-check", f->skip_hash_check,
                "accept a snapshot without its SHA-256 trailer (a member/snap/db copied from a data dir)");
+  app.add_flag("--strict-decoding", f->strict_decoding,
+               "reading etcd: refuse (exit 1, nothing written) when an object to render holds a "
+               "field Lifeboat's schema cannot decode, instead of dropping it with a warning");
   return [f] {
     absl::Status st = Recover(*f);
     if (!st.ok()) {

@@ -48,6 +48,9 @@ class RecordingSource : public recovery::ObjectSource {
     return got;
   }
   std::string Describe() const override { return inner_.Describe(); }
+  std::vector<storage::DroppedField> DroppedFields(const Json& object) const override {
+    return inner_.DroppedFields(object);
+  }
 
  private:
   recovery::ObjectSource& inner_;
@@ -59,7 +62,12 @@ SourceRead Read(const std::string& name, recovery::ObjectSource& source, const s
   read.name = name;
   read.description = source.Describe();
   RecordingSource recording(source, read);
-  auto objects = recovery::FetchControlPlane(recording, ns);
+  std::vector<storage::DroppedField> dropped;
+  auto objects = recovery::FetchControlPlane(recording, ns, &dropped);
+  for (const auto& d : dropped) {
+    read.decode_warnings[d.etcd_key].push_back(
+        absl::StrCat(d.field.path, " (field ", d.field.number, ")"));
+  }
   if (objects.ok()) {
     read.objects = *std::move(objects);
   } else {

@@ -203,6 +203,18 @@ class Rewriter {
             for (const auto& item : Get(proj["downwardAPI"], "items")) {
               LB_RETURN_IF_ERROR(AddDownwardFile(item, dir.out_dir, default_mode, out));
             }
+          } else if (proj.contains("clusterTrustBundle") || proj.contains("podCertificate")) {
+            // The kubelet fills these through the API server (ClusterTrustBundle objects, pod
+            // certificate requests) and refuses them in static pods; there is no file to write.
+            bool bundle = proj.contains("clusterTrustBundle");
+            return absl::FailedPreconditionError(absl::StrCat(
+                "volume \"", vname, "\" projects a ",
+                bundle ? "clusterTrustBundle" : "podCertificate",
+                ", which the kubelet can only fill through the API server (kubelets >= 1.34 "
+                "refuse a static pod that has one): change the ",
+                bundle ? "projection to a configMap or secret source holding the CA bundle"
+                       : "projection to a secret source holding the certificate and key",
+                " before recovering, or restore the API server another way"));
           } else if (proj.contains("serviceAccountToken")) {
             out.notes.push_back(absl::StrCat("volume \"", vname,
                                              "\": service account token projection dropped "

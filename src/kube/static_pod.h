@@ -68,8 +68,13 @@ References ReferencedObjects(const Json& spec);
 //   secret, configMap and downwardAPI (metadata fields) sources; serviceAccountToken is dropped;
 // - env valueFrom secretKeyRef/configMapKeyRef and envFrom become literal values.
 // File modes are the volume's mode restricted to the owner (0644 -> 0600).
+// Everything else is kept as it is, including what newer Kubernetes added (sidecar init
+// containers with restartPolicy Always, image volumes, env from files (fileKeyRef), probes,
+// AppArmor, ...): none of it references an API object.
 // Errors: NotFound naming every missing non-optional object (all at once); InvalidArgument for
-// names or keys that are not safe as paths.
+// names or keys that are not safe as paths; FailedPrecondition, naming the volume, for a
+// clusterTrustBundle or podCertificate projection (the kubelet fills those only through the
+// API server and refuses them in a static pod; callers add which pod).
 absl::StatusOr<StaticPodSpec> MakeStaticPodSpec(const Json& pod_metadata, const Json& spec,
                                                 const ObjectLookup& lookup,
                                                 const VolumeLayout& layout);

@@ -124,6 +124,48 @@ TEST_F(StaticPodTest, UnsafeKeysAndPathsRefused) {
             absl::StatusCode::kInvalidArgument);
 }
 
+TEST_F(StaticPodTest, WhatNewerKubernetesAddedPassesThrough) {
+  // A 1.36 pod spec: sidecar init container, resize policy, gRPC probe, preStop sleep, AppArmor,
+  // recursiveReadOnly, an image volume, env from a file, topology spread: nothing to rewrite.
+  Json spec = Json::parse(R"({
+    "initContainers": [{"name": "sidecar", "image": "s", "restartPolicy": "Always",
+                        "resizePolicy": [{"resourceName": "cpu", "restartPolicy": "NotRequired"}]}],
+    "containers": [{"name": "c", "image": "i",
+      "env": [{"name": "T", "valueFrom": {"fileKeyRef": {"volumeName": "scratch", "path": "e.env",
+                                                         "key": "T", "optional": false}}}],
+      "livenessProbe": {"grpc": {"port": 6443, "service": null}, "terminationGracePeriodSeconds": 30},
+      "lifecycle": {"preStop": {"sleep": {"seconds": 5}}},
+      "securityContext": {"appArmorProfile": {"type": "RuntimeDefault"}},
+      "volumeMounts": [{"name": "img", "mountPath": "/img", "readOnly": true,
+                        "recursiveReadOnly": "IfPossible"}]}],
+    "volumes": [{"name": "img", "image": {"reference": "r/x:1", "pullPolicy": "IfNotPresent"}},
+                {"name": "scratch", "emptyDir": {}}],
+    "topologySpreadConstraints": [{"maxSkew": 1, "topologyKey": "k", "whenUnsatisfiable": "DoNotSchedule",
+                                   "minDomains": 1, "nodeTaintsPolicy": "Ignore", "matchLabelKeys": ["h"]}]})");
+  auto sp = Make(spec);
+  ASSERT_TRUE(sp.ok()) << sp.status();
+  spec["automountServiceAccountToken"] = false;
+  EXPECT_EQ(sp->spec, spec);
+  EXPECT_TRUE(sp->notes.empty());
+  EXPECT_TRUE(ApiObjectReferences(sp->spec).empty());
+}
+
+TEST_F(StaticPodTest, ProjectionsOnlyTheApiServerCanFillAreRefusedNamingTheVolume) {
+  for (const char* source : {R"({"clusterTrustBundle": {"signerName": "example.com/s", "path": "ca.pem"}})",
+                             R"({"podCertificate": {"signerName": "example.com/c", "keyType": "ED25519",
+                                                    "credentialBundlePath": "c.pem"}})"}) {
+    Json spec = {{"containers", Json::array()},
+                 {"volumes", {{{"name", "certs"},
+                               {"projected", {{"sources", {Json::parse(R"({"secret": {"name": "token"}})"),
+                                                           Json::parse(source)}}}}}}}};
+    auto sp = Make(spec);
+    ASSERT_FALSE(sp.ok()) << source;
+    EXPECT_EQ(sp.status().code(), absl::StatusCode::kFailedPrecondition);
+    EXPECT_NE(sp.status().message().find("volume \"certs\""), std::string::npos) << sp.status();
+    EXPECT_NE(sp.status().message().find("API server"), std::string::npos) << sp.status();
+  }
+}
+
 TEST(ApiObjectReferencesTest, FindsEveryKind) {
   Json spec = Json::parse(R"({"serviceAccountName": "x", "imagePullSecrets": [{"name": "p"}],
     "volumes": [{"name": "a", "secret": {}}, {"name": "b", "persistentVolumeClaim": {}},

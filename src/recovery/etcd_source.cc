@@ -7,6 +7,18 @@
 #include "storage/decode.h"
 
 namespace lifeboat::recovery {
+namespace {
+
+std::string ObjectId(const Json& object) {
+  if (!object.is_object()) return "";
+  const Json& meta = object.value("metadata", Json::object());
+  auto str = [](const Json& j, const char* key) {
+    return j.is_object() && j.contains(key) && j[key].is_string() ? j[key].get<std::string>() : "";
+  };
+  return absl::StrCat(str(object, "kind"), " ", str(meta, "namespace"), "/", str(meta, "name"));
+}
+
+}  // namespace
 
 EtcdSource::EtcdSource(std::unique_ptr<etcd::KvReader> kv, std::string prefix,
                        std::unique_ptr<storage::Transformer> transformer)
@@ -30,7 +42,7 @@ absl::Status EtcdSource::ForEachWorkload(absl::string_view ns,
   for (const char* resource : {"daemonsets", "deployments"}) {
     std::string key_prefix = absl::StrCat(prefix_, "/", resource, "/", ns, "/");
     LB_RETURN_IF_ERROR(kv_->Range(key_prefix, [&](etcd::KeyValue&& kv) -> absl::Status {
-      LB_ASSIGN_OR_RETURN(Json obj, storage::DecodeValue(kv.key, kv.value, transformer_.get(), kv.mod_revision));
+      LB_ASSIGN_OR_RETURN(Json obj, Decode(kv));
       return each(std::move(obj));
     }));
   }
@@ -43,7 +55,24 @@ absl::StatusOr<Json> EtcdSource::Get(absl::string_view kind, absl::string_view n
   std::string key = absl::StrCat(prefix_, "/", kind == "Secret" ? "secrets" : "configmaps", "/", ns, "/", name);
   LB_ASSIGN_OR_RETURN(auto kv, kv_->Get(key));
   if (!kv.has_value()) return absl::NotFoundError(absl::StrCat(key, " not found in ", kv_->Describe()));
-  return storage::DecodeValue(kv->key, kv->value, transformer_.get(), kv->mod_revision);
+  return Decode(*kv);
+}
+
+absl::StatusOr<Json> EtcdSource::Decode(const etcd::KeyValue& kv) {
+  LB_ASSIGN_OR_RETURN(storage::Decoded d, storage::DecodeObject(kv.key, kv.value, transformer_.get(),
+                                                                kv.mod_revision, {.strict = false}));
+  std::string id = ObjectId(d.object);
+  if (d.dropped.empty()) {
+    dropped_.erase(id);
+  } else {
+    dropped_[id] = std::move(d.dropped);
+  }
+  return std::move(d.object);
+}
+
+std::vector<storage::DroppedField> EtcdSource::DroppedFields(const Json& object) const {
+  auto it = dropped_.find(ObjectId(object));
+  return it == dropped_.end() ? std::vector<storage::DroppedField>{} : it->second;
 }
 
 }  // namespace lifeboat::recovery

@@ -3,6 +3,7 @@
 // rendering cannot tell it from the API-server path.
 #pragma once
 
+#include <map>
 #include <memory>
 #include <string>
 #include <vector>
@@ -22,6 +23,10 @@ class EtcdSource : public ObjectSource {
                                const std::function<absl::Status(Json&&)>& each) override;
   absl::StatusOr<Json> Get(absl::string_view kind, absl::string_view ns, absl::string_view name) override;
   std::string Describe() const override { return kv_->Describe(); }
+  // Values are decoded leniently (storage::DecodeOptions::strict = false): a field the schema
+  // cannot decode is left out and reported here, so that objects `recover` does not render
+  // never stop it; the caller decides whether a dropped field in a rendered one is fatal.
+  std::vector<storage::DroppedField> DroppedFields(const Json& object) const override;
 
   // The key prefixes this source reads for namespace `ns` under --etcd-prefix `prefix`: its
   // DaemonSets and Deployments (ranged) and its Secrets and ConfigMaps (read by name). A reader
@@ -32,6 +37,10 @@ class EtcdSource : public ObjectSource {
   std::unique_ptr<etcd::KvReader> kv_;
   std::string prefix_;
   std::unique_ptr<storage::Transformer> transformer_;
+  // "Kind namespace/name" -> fields dropped from it (only objects that had any).
+  std::map<std::string, std::vector<storage::DroppedField>> dropped_;
+
+  absl::StatusOr<Json> Decode(const etcd::KeyValue& kv);
 };
 
 }  // namespace lifeboat::recovery

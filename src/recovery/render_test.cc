@@ -138,6 +138,49 @@ TEST(RenderTest, MalformedObjectsAreRefusedNotCrashed) {
   EXPECT_FALSE(assets.ok());
 }
 
+// What a v1.36 API server serves (testdata/storage/versions/v1.36/*.want.json).
+Json Served136(const std::string& name) {
+  auto text = base::ReadFile(fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/storage/versions/v1.36" /
+                             (name + ".want.json"));
+  EXPECT_TRUE(text.ok()) << text.status();
+  return Json::parse(text.ok() ? *text : "null");
+}
+
+TEST(RenderTest, FieldsOfAv136ApiServerPassThroughUnchanged) {
+  ClusterObjects objects;
+  objects.workloads.push_back(Served136("daemonset"));
+  objects.secrets["kube-apiserver"] = Served136("secret");
+  objects.config_maps["kube-apiserver-config"] = Served136("configmap");
+  auto assets = Render(objects, "kc");
+  ASSERT_TRUE(assets.ok()) << assets.status();
+  auto docs = kube::ParseDocuments(assets->files.at("bootstrap-manifests/bootstrap-kube-apiserver.yaml").data);
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  const Json& spec = (*docs)[0]["spec"];
+  const Json want = Served136("daemonset")["spec"]["template"]["spec"];
+  EXPECT_EQ(spec["initContainers"], want["initContainers"]);  // the sidecar, restartPolicy Always
+  for (const char* key : {"livenessProbe", "readinessProbe", "lifecycle", "securityContext", "env",
+                          "volumeMounts"}) {
+    EXPECT_EQ(spec["containers"][0][key], want["containers"][0][key]) << key;
+  }
+  EXPECT_EQ(spec["topologySpreadConstraints"], want["topologySpreadConstraints"]);
+  EXPECT_EQ(spec["securityContext"]["appArmorProfile"], want["securityContext"]["appArmorProfile"]);
+  EXPECT_EQ(spec["volumes"][3], want["volumes"][3]);  // the image volume
+  EXPECT_TRUE(kube::ApiObjectReferences(spec).empty());
+}
+
+TEST(RenderTest, ProjectionsOnlyTheApiServerCanFillAreRefusedNamingPodAndVolume) {
+  // A control-plane Deployment with clusterTrustBundle and podCertificate projections.
+  Json d = Served136("deployment");
+  d["metadata"]["labels"]["k8s-app"] = "kube-scheduler";
+  ClusterObjects objects;
+  objects.workloads.push_back(d);
+  auto assets = Render(objects, "kc");
+  ASSERT_EQ(assets.status().code(), absl::StatusCode::kFailedPrecondition) << assets.status();
+  std::string msg(assets.status().message());
+  EXPECT_NE(msg.find("Deployment kube-system/cert-consumer"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("volume \"certs\" projects a clusterTrustBundle"), std::string::npos) << msg;
+}
+
 TEST(RenderTest, SelectsByK8sAppOrComponentLabel) {
   EXPECT_TRUE(IsControlPlane(Json::parse(R"({"metadata": {"labels": {"k8s-app": "kube-apiserver"}}})")));
   EXPECT_TRUE(IsControlPlane(Json::parse(R"({"metadata": {"labels": {"component": "kube-scheduler"}}})")));

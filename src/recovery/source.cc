@@ -33,7 +33,8 @@ std::string ApiServerSource::Describe() const {
   return absl::StrCat("the API server at ", client_->server());
 }
 
-absl::StatusOr<ClusterObjects> FetchControlPlane(ObjectSource& source, absl::string_view ns) {
+absl::StatusOr<ClusterObjects> FetchControlPlane(ObjectSource& source, absl::string_view ns,
+                                                 std::vector<storage::DroppedField>* dropped) {
   ClusterObjects out;
   LB_RETURN_IF_ERROR(source.ForEachWorkload(ns, [&](Json&& w) {
     if (IsControlPlane(w)) out.workloads.push_back(std::move(w));
@@ -58,6 +59,14 @@ absl::StatusOr<ClusterObjects> FetchControlPlane(ObjectSource& source, absl::str
   };
   LB_RETURN_IF_ERROR(fetch("Secret", refs.secrets, out.secrets));
   LB_RETURN_IF_ERROR(fetch("ConfigMap", refs.config_maps, out.config_maps));
+  if (dropped != nullptr) {
+    auto add = [&](const Json& obj) {
+      for (auto& d : source.DroppedFields(obj)) dropped->push_back(std::move(d));
+    };
+    for (const auto& w : out.workloads) add(w);
+    for (const auto& [name, obj] : out.secrets) add(obj);
+    for (const auto& [name, obj] : out.config_maps) add(obj);
+  }
   return out;
 }
 

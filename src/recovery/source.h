@@ -10,6 +10,7 @@
 #include "absl/status/statusor.h"
 #include "apiserver/client.h"
 #include "recovery/render.h"
+#include "storage/decode.h"
 
 namespace lifeboat::recovery {
 
@@ -24,6 +25,10 @@ class ObjectSource {
                                    absl::string_view name) = 0;
   // For messages: "the API server at https://...".
   virtual std::string Describe() const = 0;
+  // Fields left out of `object` (one this source handed out) because they could not be decoded,
+  // e.g. fields a Kubernetes newer than Lifeboat's schema wrote to etcd. Sources that serve
+  // the API server's JSON drop nothing.
+  virtual std::vector<storage::DroppedField> DroppedFields(const Json& object) const { return {}; }
 };
 
 // Reads through the API server's REST API.
@@ -41,7 +46,10 @@ class ApiServerSource : public ObjectSource {
 
 // Reads the control plane of `ns` and exactly the Secrets and ConfigMaps it references (by
 // name, so memory stays bounded however many objects the namespace holds). Missing referenced
-// objects are left out; Render names them.
-absl::StatusOr<ClusterObjects> FetchControlPlane(ObjectSource& source, absl::string_view ns);
+// objects are left out; Render names them. When `dropped` is given, it receives the fields
+// left out of the objects returned (those that will be rendered): objects read but not kept
+// (workloads that are not the control plane) never matter.
+absl::StatusOr<ClusterObjects> FetchControlPlane(ObjectSource& source, absl::string_view ns,
+                                                 std::vector<storage::DroppedField>* dropped = nullptr);
 
 }  // namespace lifeboat::recovery
