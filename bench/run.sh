@@ -273,6 +273,9 @@ for level in $LEVELS; do
     bench_cmd "$level" "lifeboat recover (etcd)" "$WORK/recover.out" \
       "$LIFEBOAT" recover --recovery-dir "$WORK/recovered" --kubeconfig "$KC" "${LB_ETCD_FLAGS[@]}"
     [[ -f $WORK/recovered/auth/kubeconfig ]] || fail "recover (etcd) wrote no recovery dir"
+    # Warnings (a field the schema cannot decode is dropped with one) would mean the numbers are
+    # not those of a full decode.
+    LEVEL_NOTES+=("- $level: \`lifeboat recover\` (etcd) wrote $(grep -c '^W' "$WORK/cmd.err" || true) warning line(s) to stderr$(grep -m1 '^W' "$WORK/cmd.err" | cut -c1-200 | sed 's/^/: /')")
     bench_cmd "$level" "lifeboat recover (API server)" "$WORK/recover.out" \
       "$LIFEBOAT" recover --recovery-dir "$WORK/recovered" --kubeconfig "$KC"
     [[ -f $WORK/recovered/auth/kubeconfig ]] || fail "recover (API server) wrote no recovery dir"
