@@ -151,14 +151,18 @@ make_cert() {
   chmod 0600 "$PKI/$name.key"
 }
 
-# write_kubeconfig FILE CERTNAME USER (CA and client cert inline, server = the API server)
+# write_kubeconfig FILE CERTNAME USER (CA and client cert inline, server = the API server).
+# Shaped as bootkube v0.14 renders its kubeconfigs (auth/kubeconfig, auth/kubeconfig-kubelet): one
+# cluster "local", one user, one context WITHOUT a name and no current-context. client-go (the
+# Kubernetes components, kubectl) selects the context named "" then; every test that uses the test
+# bed's kubeconfigs runs Lifeboat on that shape too (issue #10).
 write_kubeconfig() {
   local file=$1 cert=$2 user=$3
   cat >"$file" <<EOF
 apiVersion: v1
 kind: Config
 clusters:
-- name: testbed
+- name: local
   cluster:
     server: https://127.0.0.1:$APISERVER_PORT
     certificate-authority-data: $(base64 -w0 "$PKI/ca.crt")
@@ -168,11 +172,9 @@ users:
     client-certificate-data: $(base64 -w0 "$PKI/$cert.crt")
     client-key-data: $(base64 -w0 "$PKI/$cert.key")
 contexts:
-- name: $user@testbed
-  context:
-    cluster: testbed
+- context:
+    cluster: local
     user: $user
-current-context: $user@testbed
 EOF
   chmod 0600 "$file"
 }

@@ -87,7 +87,12 @@ TEST_F(StartTest, FreshBringUpCreatesAssetsInOrder) {
   ASSERT_TRUE(base::CopyTree(fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/recovery/self-hosted/expected", assets).ok());
   fs::remove(assets / "MODES");
   fs::create_directories(assets / "manifests");
-  ASSERT_TRUE(base::WriteFileAtomic(assets / "auth/kubeconfig", *base::ReadFile(testbed_->Env("KUBECONFIG")), 0600).ok());
+  // The test bed's kubeconfig has bootkube's shape (one unnamed context, no current-context):
+  // start reads auth/kubeconfig as bootkube renders it.
+  std::string kubeconfig = *base::ReadFile(testbed_->Env("KUBECONFIG"));
+  EXPECT_EQ(kubeconfig.find("current-context"), std::string::npos) << kubeconfig;
+  EXPECT_NE(kubeconfig.find("contexts:\n- context:\n"), std::string::npos) << kubeconfig;
+  ASSERT_TRUE(base::WriteFileAtomic(assets / "auth/kubeconfig", kubeconfig, 0600).ok());
   // File names put the custom resource before its CRD and the Namespace last: start must reorder.
   std::ofstream(assets / "manifests/00-widget.yaml") << "apiVersion: lifeboat.example.com/v1\nkind: Widget\n"
       "metadata: {name: w1, namespace: lifeboat-fresh}\nspec: {size: 3}\n";

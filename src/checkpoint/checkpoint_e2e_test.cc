@@ -106,7 +106,10 @@ class CheckpointE2ETest : public ::testing::Test {
   }
 
   // A kubeconfig with the pod-checkpointer service account's token: the RBAC of deploy/ is what
-  // lets it list pods, read secrets and read the kubelet's /pods on the secure port.
+  // lets it list pods, read secrets and read the kubelet's /pods on the secure port. Shaped as
+  // bootkube v0.14's kubeconfig-in-cluster ConfigMap (testdata/bootkube): no kind, the service
+  // account's CA and token by path (here under work_/serviceaccount instead of
+  // /var/run/secrets/kubernetes.io/serviceaccount), one unnamed context, no current-context.
   void WriteKubeconfig() {
     std::string token;
     ASSERT_TRUE(WaitFor([&] {
@@ -116,12 +119,16 @@ class CheckpointE2ETest : public ::testing::Test {
     std::string ca;
     ASSERT_TRUE(absl::Base64Unescape(
         *Kubectl({"config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"}), &ca));
+    fs::path sa = work_ / "serviceaccount";
+    fs::create_directories(sa);
+    std::ofstream(sa / "token") << token;
+    std::ofstream(sa / "ca.crt") << ca;
     kubeconfig_ = work_ / "kubeconfig";
-    std::ofstream(kubeconfig_) << "apiVersion: v1\nkind: Config\nclusters:\n- name: tb\n  cluster:\n    server: "
-                               << tb_->Env("APISERVER_URL") << "\n    certificate-authority-data: "
-                               << absl::Base64Escape(ca) << "\nusers:\n- name: ckpt\n  user:\n    token: " << token
-                               << "\ncontexts:\n- name: c\n  context:\n    cluster: tb\n    user: ckpt\n"
-                               << "current-context: c\n";
+    std::ofstream(kubeconfig_) << "apiVersion: v1\nclusters:\n- name: local\n  cluster:\n    server: "
+                               << tb_->Env("APISERVER_URL") << "\n    certificate-authority: " << (sa / "ca.crt").string()
+                               << "\nusers:\n- name: service-account\n  user:\n    # Use service account token\n"
+                               << "    tokenFile: " << (sa / "token").string()
+                               << "\ncontexts:\n- context:\n    cluster: local\n    user: service-account\n";
   }
 
   std::vector<std::string> CheckpointerArgs(const std::vector<std::string>& extra = {}) {

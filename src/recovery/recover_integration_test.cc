@@ -156,6 +156,38 @@ TEST_F(RecoverFromApiServerTest, MissingReferencedObjectsAreAllNamed) {
   EXPECT_FALSE(fs::exists(out_)) << "nothing half-written";
 }
 
+// The test bed's kubeconfigs have bootkube's shape (testbed.sh: one unnamed context, no
+// current-context), so every case here runs `recover` on it; this one checks that it does, and
+// that the cluster's tls-server-name is what the server's certificate is verified against.
+TEST_F(RecoverFromApiServerTest, BootkubeShapedKubeconfigAndTlsServerName) {
+  std::string text = *base::ReadFile(testbed_->Env("KUBECONFIG"));
+  auto docs = kube::ParseDocuments(text);
+  ASSERT_TRUE(docs.ok() && docs->size() == 1);
+  const Json& kc = (*docs)[0];
+  EXPECT_FALSE(kc.contains("current-context")) << text;
+  ASSERT_EQ(kc["contexts"].size(), 1u);
+  EXPECT_FALSE(kc["contexts"][0].contains("name")) << text;
+
+  fs::path dir = testbed_->dir();
+  std::string server = testbed_->Env("APISERVER_URL");
+  auto with_name = [&](const std::string& file, const std::string& name) {
+    std::string t = text;
+    size_t at = t.find("server: ");
+    t.insert(t.find('\n', at) + 1, "    tls-server-name: " + name + "\n");
+    std::ofstream(dir / file) << t;
+    return (dir / file).string();
+  };
+  // In the API server's certificate (not the URL's host, 127.0.0.1): accepted.
+  ProcessResult r = Recover({"--recovery-dir", out_.string(), "--kubeconfig",
+                             with_name("sni-good.kubeconfig", "kubernetes.default.svc")});
+  EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+  // Not in it: refused, although the URL's host is.
+  r = Recover({"--recovery-dir", (out_.string() + "-bad"), "--kubeconfig",
+               with_name("sni-bad.kubeconfig", "not-the-apiserver.example")});
+  EXPECT_EQ(r.exit_code, 1) << r.out << r.err;
+  EXPECT_NE(r.err.find("TLS"), std::string::npos) << r.err;
+}
+
 TEST_F(RecoverFromApiServerTest, ClearErrorsAndNothingWritten) {
   fs::path dir = testbed_->dir();
   // Bad credentials: a kubeconfig without the client certificate.
