@@ -42,7 +42,8 @@ std::string KeyOf(const fs::path& textproto) {
 }
 
 std::pair<std::string, std::string> Golden(const std::string& dir, const std::string& name) {
-  return {KeyOf(kVersions / dir / (name + ".textproto")), Slurp(kVersions / dir / (name + ".value"))};
+  return {KeyOf(kVersions / dir / (name + ".textproto")),
+          Slurp(kVersions / dir / (name + ".value"))};
 }
 
 class RecoverVersionsTest : public ::testing::Test {
@@ -56,14 +57,16 @@ class RecoverVersionsTest : public ::testing::Test {
     fs::create_directories(dir_);
     // `recover` copies the kubeconfig to auth/kubeconfig; reading etcd, it never connects.
     fs::copy_file(fs::path(LIFEBOAT_SOURCE_DIR) / "testdata/demo/kubeconfig", dir_ / "kubeconfig");
-    ASSERT_TRUE(etcd_->PutMany({Golden("v1.36", "secret"), Golden("v1.36", "configmap"),
-                                Golden("v1.36", "daemonset"), Golden("v1.36", "deployment")})
+    ASSERT_TRUE(etcd_
+                    ->PutMany({Golden("v1.36", "secret"), Golden("v1.36", "configmap"),
+                               Golden("v1.36", "daemonset"), Golden("v1.36", "deployment")})
                     .ok());
   }
 
   ProcessResult Recover(const fs::path& out, std::vector<std::string> flags) {
-    std::vector<std::string> argv = {LifeboatBinary(), "recover", "--recovery-dir", out.string(),
-                                     "--kubeconfig", (dir_ / "kubeconfig").string()};
+    std::vector<std::string> argv = {LifeboatBinary(), "recover",
+                                     "--recovery-dir", out.string(),
+                                     "--kubeconfig",   (dir_ / "kubeconfig").string()};
     argv.insert(argv.end(), flags.begin(), flags.end());
     return RunProcess(argv);
   }
@@ -79,8 +82,8 @@ class RecoverVersionsTest : public ::testing::Test {
 
   // The bootstrap kube-apiserver pod `recover` wrote into `out`.
   Json BootstrapPod(const fs::path& out) {
-    auto docs = kube::ParseDocuments(
-        Slurp(out / "bootstrap-manifests/bootstrap-kube-apiserver.yaml"));
+    auto docs =
+        kube::ParseDocuments(Slurp(out / "bootstrap-manifests/bootstrap-kube-apiserver.yaml"));
     EXPECT_TRUE(docs.ok() && docs->size() == 1) << docs.status();
     return docs.ok() && !docs->empty() ? (*docs)[0] : Json();
   }
@@ -132,7 +135,8 @@ TEST_F(RecoverVersionsTest, FieldsOfAv136ClusterReachTheBootstrapPods) {
 
   ProcessResult snap = Recover(dir_ / "snap", {"--etcd-snapshot", Snapshot("backup.db").string()});
   ASSERT_EQ(snap.exit_code, 0) << snap.out << snap.err;
-  EXPECT_EQ(testing::ReadTree((dir_ / "snap").string()), testing::ReadTree((dir_ / "live").string()));
+  EXPECT_EQ(testing::ReadTree((dir_ / "snap").string()),
+            testing::ReadTree((dir_ / "live").string()));
 }
 
 TEST_F(RecoverVersionsTest, AFieldNoReleaseHasIsDroppedWithAWarningOrRefusedWhenStrict) {
@@ -152,9 +156,9 @@ TEST_F(RecoverVersionsTest, AFieldNoReleaseHasIsDroppedWithAWarningOrRefusedWhen
     std::string line = r.err.substr(bol, r.err.find('\n', at) - bol);
     EXPECT_EQ(line[0], 'W') << line;
     std::cout << what << ": " << line << "\n";
-    for (const char* part : {"etcd key /registry/daemonsets/kube-system/kube-apiserver",
-                             "spec.template.spec.<field 9999>", "field 9999",
-                             "the output lacks it"}) {
+    for (const char* part :
+         {"etcd key /registry/daemonsets/kube-system/kube-apiserver",
+          "spec.template.spec.<field 9999>", "field 9999", "the output lacks it"}) {
       EXPECT_NE(line.find(part), std::string::npos) << what << ": " << part << "\n" << line;
     }
     // Everything else is rendered as without the field.
@@ -168,6 +172,17 @@ TEST_F(RecoverVersionsTest, AFieldNoReleaseHasIsDroppedWithAWarningOrRefusedWhen
     EXPECT_NE(strict.err.find("--strict-decoding"), std::string::npos) << strict.err;
     EXPECT_FALSE(fs::exists(strict_out));
   }
+}
+
+TEST_F(RecoverVersionsTest, AnObjectNotRenderedNeverStopsIt) {
+  // The cert-consumer Deployment (not the control plane) with a field no release has: not
+  // rendered, so neither reported nor fatal, even with --strict-decoding.
+  ASSERT_TRUE(etcd_->PutMany({Golden("unknown", "deployment")}).ok());
+  ProcessResult r =
+      Recover(dir_ / "strict", {"--etcd-servers", etcd_->endpoint(), "--strict-decoding"});
+  ASSERT_EQ(r.exit_code, 0) << r.out << r.err;
+  EXPECT_EQ(r.err.find("field 9999"), std::string::npos) << r.err;
+  ExpectNewFieldsRendered(BootstrapPod(dir_ / "strict"));
 }
 
 }  // namespace

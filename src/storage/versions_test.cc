@@ -112,8 +112,18 @@ TEST_P(VersionsTest, CarriesTheFieldsThatReleaseAlwaysWrites) {
 TEST(UnknownFieldTest, AFieldNoReleaseHasIsDroppedWithItsPathOrRefused) {
   // versions/unknown/daemonset: the v1.36 DaemonSet plus PodSpec field 9999.
   std::vector<Case> cases = Cases("unknown");
-  ASSERT_EQ(cases.size(), 1u);
+  ASSERT_EQ(cases.size(), 2u);
+  ASSERT_EQ(cases[0].name, "daemonset");
   const Case& c = cases[0];
+  {
+    // The Deployment (not control plane) carries the same field.
+    const Case& d = cases[1];
+    auto got = DecodeObject(d.key, d.value, nullptr, d.mod_revision, DecodeOptions{});
+    ASSERT_TRUE(got.ok()) << got.status();
+    EXPECT_EQ(got->object, d.want);
+    ASSERT_EQ(got->dropped.size(), 1u);
+    EXPECT_EQ(got->dropped[0].field.path, "spec.template.spec.<field 9999>");
+  }
   auto got = DecodeObject(c.key, c.value, nullptr, c.mod_revision, DecodeOptions{});
   ASSERT_TRUE(got.ok()) << got.status();
   EXPECT_EQ(got->object, c.want) << Json::diff(c.want, got->object).dump(1);
@@ -130,7 +140,8 @@ TEST(UnknownFieldTest, AFieldNoReleaseHasIsDroppedWithItsPathOrRefused) {
             "is unknown to Lifeboat's schema (Kubernetes 1.16 to 1.36): dropped, the output "
             "lacks it");
 
-  auto strict = DecodeObject(c.key, c.value, nullptr, c.mod_revision, DecodeOptions{.strict = true});
+  auto strict =
+      DecodeObject(c.key, c.value, nullptr, c.mod_revision, DecodeOptions{.strict = true});
   ASSERT_FALSE(strict.ok());
   EXPECT_EQ(strict.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(strict.status().message(),
