@@ -2,23 +2,23 @@
 // project (the libcurl API client, the lean checkpointer's API and kubelet clients). Header-only,
 // absl only: the lean binary includes it without curl or protobuf.
 //
-//   2xx                 OK
-//   400, 422            InvalidArgument    the request itself is wrong; retrying will not help
-//   401                 Unauthenticated    the credentials were not accepted
-//   403                 PermissionDenied   authenticated, but RBAC says no
-//   404                 NotFound
-//   405, 501            Unimplemented      the server does not do this at all
-//   408, 429, 5xx       Unavailable        timeout, throttled, overloaded or down: retry later.
-//                                          429 is "come back later" (the API server's priority and
-//                                          fairness and max-inflight limits), not a quota that
-//                                          stays exhausted, so it is retried like a 503.
-//   409                 AlreadyExists      a create met an existing object (or an update a
-//   conflict) 410                 OutOfRange         "Gone": for a watch or a list with a
-//   resourceVersion,
-//                                          the version was compacted away (etcd's own API says
-//                                          OutOfRange for a compacted revision). A watch relists
-//                                          on it; see IsGone().
-//   anything else       FailedPrecondition
+//   2xx            OK
+//   400, 422       InvalidArgument    the request itself is wrong; retrying will not help
+//   401            Unauthenticated    the credentials were not accepted
+//   403            PermissionDenied   authenticated, but RBAC says no
+//   404            NotFound
+//   405, 501       Unimplemented      the server does not do this at all
+//   408, 429, 5xx  Unavailable        timeout, throttled, overloaded or down: retry later. 429 is
+//                                     "come back later" (the API server's priority and fairness
+//                                     and max-inflight limits), not a quota that stays exhausted,
+//                                     so it is retried like a 503.
+//   409            AlreadyExists      a create met an existing object (or an update a conflict)
+//   410            OutOfRange         "Gone": a watch's or list's resourceVersion was compacted
+//                                     away (etcd's own API says OutOfRange for a compacted
+//                                     revision). A watch relists on it; see IsGone(). An expired
+//                                     watch usually answers 200, then sends an ERROR event whose
+//                                     object is a Status with "code": 410: map that code here too.
+//   anything else  FailedPrecondition
 #pragma once
 
 #include <string>
