@@ -703,6 +703,19 @@ TEST_F(HttpGetTlsTest, RejectsCertificateWithoutMatchingSan) {
   EXPECT_TRUE(Contains(st.message(), "not valid for host localhost")) << st;
 }
 
+TEST_F(HttpGetTlsTest, CaBundleMayHoldLeafCertificates) {
+  // As the kubelet's self-signed kubelet.crt does (its serving certificate, then the CA that signed
+  // it): the leaf in the bundle must not make the CA unusable.
+  Running<httplib::SSLServer> s(Server("ip"));
+  HttpGetOptions o = Verifying();
+  o.ca_pem = pki_->Read("dns.crt") + pki_->Read("ca.crt");
+  auto g = MustCreate("https://127.0.0.1:" + std::to_string(s.port()) + "/hello", o);
+  long code = 0;
+  auto body = g->Fetch(&code);
+  ASSERT_TRUE(body.ok()) << body.status();
+  EXPECT_EQ(*body, "hi");
+}
+
 TEST_F(HttpGetTlsTest, SystemTrustStoreDoesNotTrustTheTestCa) {
   if (!fs::exists("/etc/ssl/certs/ca-certificates.crt")) GTEST_SKIP() << "no system trust store";
   Running<httplib::SSLServer> s(Server("ip"));
