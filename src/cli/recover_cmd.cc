@@ -58,9 +58,10 @@ absl::StatusOr<std::unique_ptr<recovery::ObjectSource>> OpenSource(const Recover
     return std::unique_ptr<recovery::ObjectSource>(std::make_unique<recovery::EtcdSource>(
         std::move(kv), f.etcd_prefix, std::move(transformer)));
   }
-  if (!f.encryption_config.empty() || f.skip_hash_check) {
-    LOG_WARN("--encryption-provider-config and --skip-hash-check only apply when reading etcd "
-             "(--etcd-servers or --etcd-snapshot); the API server serves decrypted objects");
+  if (!f.encryption_config.empty() || f.skip_hash_check || f.strict_decoding) {
+    LOG_WARN("--encryption-provider-config, --skip-hash-check and --strict-decoding only apply "
+             "when reading etcd (--etcd-servers or --etcd-snapshot); the API server serves "
+             "decrypted objects as its own JSON");
   }
   LB_ASSIGN_OR_RETURN(auto client, apiserver::Client::Create(kc));
   return std::unique_ptr<recovery::ObjectSource>(
