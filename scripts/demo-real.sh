@@ -69,10 +69,18 @@ wait "$start_pid" || { cat "$dir/start.log"; exit 1; }
 say "lifeboat start finished after $(since "$t"):"
 grep -E 'Created|running|removed|Tearing' "$dir/start.log" | sed 's/^/      /'
 
+# The bootstrap API server shares the port (--permit-port-sharing) until its container is gone:
+# connections the kernel hands to it while it shuts down time out.
+one_apiserver() { [[ $(node_procs | awk '$2 == "kube-apiserver" {print $1}') == 1 ]] && api_ok; }
+t=$(now)
+wait_until 120 one_apiserver
+say "the bootstrap kube-apiserver's container is gone after $(since "$t"); the self-hosted one answers"
+
 step "deploying the checkpointer from deploy/ (image built from this tree)"
 testbed/selfhosted.sh checkpointer "$dir" lifeboat.test/lifeboat:dev >"$dir/checkpointer.yaml"
 t=$(now)
-kc apply -f "$dir/checkpointer.yaml" | sed 's/^/      /'
+wait_until 60 kc apply -f "$dir/checkpointer.yaml"
+say "applied deploy/pod-checkpointer-rbac.yaml and deploy/pod-checkpointer.yaml (adjusted: testbed/selfhosted.sh)"
 ckpt_ready() { compgen -G "$NODE_1_ETC/inactive-manifests/kube-system-kube-apiserver-*.json" >/dev/null; }
 wait_until 300 ckpt_ready || { kc -n kube-system get pods -o wide; exit 1; }
 say "kube-apiserver checkpointed after $(since "$t"): $(cd "$NODE_1_ETC/inactive-manifests" && ls)"
@@ -84,8 +92,11 @@ step "the checkpointer as a DaemonSet pod: resident memory and CPU per tick over
 # The DaemonSet pod's checkpointer: of the two (its own checkpoint waits on the lock file), the
 # one with the larger resident set.
 ckpt_pid() { find /sys/fs/cgroup/pids"$NODE_1_CGROUP_ROOT" -name cgroup.procs -exec cat {} + 2>/dev/null |
-  while read -r p; do [[ $(cat "/proc/$p/comm" 2>/dev/null) == checkpoint ]] &&
-    echo "$(awk '/^VmRSS/ {print $2}' "/proc/$p/status") $p"; done | sort -rn | awk 'NR == 1 {print $2}'; }
+  while read -r p; do
+    if [[ $(cat "/proc/$p/comm" 2>/dev/null) == checkpoint ]]; then
+      echo "$(awk '/^VmRSS/ {print $2}' "/proc/$p/status" 2>/dev/null) $p"
+    fi
+  done | sort -rn | awk 'NR == 1 {print $2}'; }
 metrics_port=$(sed -n 's/.*--metrics-address=127.0.0.1:\([0-9]*\).*/\1/p' "$dir/checkpointer.yaml")
 ticks() { curl -s --max-time 3 "http://127.0.0.1:$metrics_port/metrics" | awk '$1 == "lifeboat_checkpointer_ticks_total" {print $2}'; }
 cpu_ns() { cat /proc/"$1"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; } # CPU time of all threads
