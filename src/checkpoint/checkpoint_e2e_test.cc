@@ -140,7 +140,9 @@ class CheckpointE2ETest : public ::testing::Test {
         "--runtime-request-timeout=5s", "--checkpoint-grace-period=5s",
         "--inactive-manifest-dir=" + inactive_.string(), "--pod-manifest-path=" + manifests_.string(),
         "--checkpoint-secrets-dir=" + secrets_.string(), "--checkpoint-configmaps-dir=" + configmaps_.string(),
-        "--kubelet-port=" + tb_->Env("NODE_1_PORT"), "--kubelet-read-only-port=" + tb_->Env("NODE_1_READONLY_PORT"),
+        "--kubelet-port=" + tb_->Env("NODE_1_PORT"),
+        // The secure port only, verified with the kubelet's own self-signed pair (as on a node).
+        "--kubelet-certificate-authority=" + tb_->Env("NODE_1_ROOT") + "/pki/kubelet.crt",
         "--api-timeout=3s", "--metrics-address=127.0.0.1:0"};
     argv.insert(argv.end(), extra.begin(), extra.end());
     return argv;

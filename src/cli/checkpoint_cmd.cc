@@ -41,7 +41,9 @@ struct CheckpointFlags {
   checkpoint::Layout layout;
   std::string kubelet_host;  // default: $HOST_IP, else 127.0.0.1
   int kubelet_port = 10250;
-  int kubelet_read_only_port = 10255;
+  int kubelet_read_only_port = 0;
+  std::string kubelet_ca = "/var/lib/kubelet/pki/kubelet.crt";
+  bool kubelet_ca_given = false;
   std::string tick = "1s";
   std::string refresh = "1m";
   std::string verify = "10m";
@@ -147,6 +149,26 @@ int RunCheckpointer(const CheckpointFlags& f) {
   kubelet_options.secure_port = f.kubelet_port;
   kubelet_options.read_only_port = f.kubelet_read_only_port;
   kubelet_options.timeout = api_request_timeout;
+  if (f.kubelet_port != 0) {
+    // The kubelet's serving certificate is verified for the node's name: its self-signed one
+    // (kubelet.crt) carries the hostname, a cluster-signed one (serverTLSBootstrap) too.
+    kubelet_options.tls_server_name = o.node_name;
+    absl::StatusOr<std::string> ca = f.kubelet_ca.empty() ? absl::NotFoundError("not given") : base::ReadFile(f.kubelet_ca);
+    if (ca.ok()) {
+      kubelet_options.ca_pem = *std::move(ca);
+      LOG_INFO("the kubelet's serving certificate is verified with {} for {}", f.kubelet_ca, o.node_name);
+    } else if (f.kubelet_ca_given && !f.kubelet_ca.empty()) {
+      return fail_usage(absl::StrCat("--kubelet-certificate-authority: ", ca.status().message()));
+    } else {
+      LOG_WARN(
+          "cannot verify the kubelet's serving certificate (--kubelet-certificate-authority {}: {}): its /pods is "
+          "read over an unverified connection with the kubeconfig's client certificate only, never its bearer "
+          "token. A kubelet that refuses that leaves \"known to the kubelet\" unknown: checkpoints are still "
+          "written for parents running here and activated when they stop, but a parent that is not running "
+          "is not activated on the kubelet's word (the fail-safe)",
+          f.kubelet_ca.empty() ? "\"\"" : f.kubelet_ca, std::string(ca.status().message()));
+    }
+  }
   auto kubelet = node::KubeletClient::Create(kubelet_options, &*kubeconfig);
   if (!kubelet.ok()) return fail(kubelet.status());
 
@@ -233,8 +255,14 @@ Runner AddCheckpointCommand(CLI::App& app) {
   app.add_option("--kubelet-port", f->kubelet_port, "the kubelet's secure port (0: do not use)")
       ->capture_default_str();
   app.add_option("--kubelet-read-only-port", f->kubelet_read_only_port,
-                 "the kubelet's read-only port, used when the secure one fails (0: do not use)")
+                 "the kubelet's read-only port (plain HTTP, unauthenticated: trusts whatever answers on it), "
+                 "used when the secure one fails (0: do not use)")
       ->capture_default_str();
+  app.add_option("--kubelet-certificate-authority", f->kubelet_ca,
+                 "CA bundle verifying the kubelet's serving certificate (for $NODE_NAME); the default is the "
+                 "kubelet's own self-signed pair (kubelet --cert-dir). Unverified, no bearer token is sent")
+      ->capture_default_str()
+      ->each([f](const std::string&) { f->kubelet_ca_given = true; });
   app.add_option("--tick-period", f->tick, "how often the node is observed and checkpoints updated")
       ->capture_default_str();
   app.add_option("--refresh-period", f->refresh,

@@ -2,10 +2,13 @@
 // those it learnt from the API server before the API went away, and its static pods.
 //
 // The secure port (10250) needs credentials the kubelet accepts (the kubeconfig's client
-// certificate or bearer token, authorised for `get nodes/proxy`); the read-only port (10255,
-// plain HTTP, no auth) is the fallback, and is disabled on most current clusters. The kubelet's
-// serving certificate is usually self-signed, so it is not verified: the connection goes to this
-// node's own address (HOST_IP).
+// certificate or bearer token, authorised for `get nodes/proxy`). Its serving certificate is
+// verified against `ca_pem` (the kubelet's own self-signed pair in
+// /var/lib/kubelet/pki/kubelet.crt, or the cluster CA with serverTLSBootstrap) for
+// `tls_server_name` (the node's name). Without a CA the connection is not verified, and then no
+// bearer token is sent over it (a client certificate reveals nothing and still is): whatever
+// listens on the port could collect it. The read-only port (10255, plain HTTP, no auth) is used
+// only when asked for (nonzero), and is disabled on most current clusters.
 #pragma once
 
 #include <chrono>
@@ -20,8 +23,12 @@ namespace lifeboat::node {
 
 struct KubeletOptions {
   std::string host = "127.0.0.1";
-  int secure_port = 10250;     // 0: do not use
-  int read_only_port = 10255;  // 0: do not use
+  int secure_port = 10250;  // 0: do not use
+  int read_only_port = 0;   // 0: do not use; else the fallback when the secure port fails
+  // PEM CA bundle verifying the kubelet's serving certificate; empty: not verified (and no token).
+  std::string ca_pem;
+  // The name the serving certificate must carry (the node's name); empty: `host`.
+  std::string tls_server_name;
   std::chrono::milliseconds timeout{10000};
   // How long to stay on the read-only port after the secure one failed before trying it again.
   std::chrono::milliseconds secure_retry{60000};
@@ -53,6 +60,7 @@ class KubeletClient {
   std::chrono::steady_clock::time_point secure_failed_at_{};
   bool secure_failed_ = false;
   std::string last_url_;
+  bool token_withheld_ = false;  // the kubeconfig has a token, the connection is not verified
 };
 
 }  // namespace lifeboat::node

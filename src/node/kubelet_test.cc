@@ -9,7 +9,9 @@
 
 #include <filesystem>
 #include <fstream>
+#include <mutex>
 #include <thread>
+#include <vector>
 
 #include "gtest/gtest.h"
 #include "node/test_servers.h"
@@ -69,7 +71,7 @@ TEST(KubeletClientTest, SecurePortWithClientCertificateAndToken) {
   ASSERT_TRUE(c.ok()) << c.status();
   auto body = (*c)->GetPods();
   ASSERT_TRUE(body.ok()) << body.status();
-  EXPECT_EQ(seen_auth, "Bearer abc");
+  EXPECT_EQ(seen_auth, "") << "no CA to verify the kubelet: the client certificate only, never the token";
 
   // Without the client certificate the TLS server (which requires one) refuses.
   kube::Kubeconfig token_only;
@@ -142,6 +144,96 @@ TEST(KubeletClientTest, BothPortsDownNamesBoth) {
   EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_NE(body.status().message().find("https://"), std::string::npos) << body.status();
   EXPECT_NE(body.status().message().find("read-only port"), std::string::npos) << body.status();
+}
+
+// As the kubelet writes /var/lib/kubelet/pki/kubelet.crt when the cluster does not sign its serving
+// certificate: a leaf for its hostname (DNS SAN node-1) followed by the self-signed CA that signed
+// it; plus an unrelated CA.
+constexpr char kKubeletPkiScript[] =
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout kca.key -out kca.crt -days 1 -subj /CN=node-1-ca@1 "
+    "  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature && "
+    "openssl req -newkey rsa:2048 -nodes -keyout kubelet.key -out kubelet.csr -subj /CN=node-1@1 && "
+    "printf 'subjectAltName=DNS:node-1\\nextendedKeyUsage=serverAuth\\n' > ext.cnf && "
+    "openssl x509 -req -in kubelet.csr -CA kca.crt -CAkey kca.key -CAcreateserial -out leaf.crt -days 1 "
+    "  -extfile ext.cnf && "
+    "cat leaf.crt kca.crt > kubelet.crt && "
+    "openssl req -x509 -newkey rsa:2048 -nodes -keyout other.key -out other.crt -days 1 -subj /CN=other-ca "
+    "  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,digitalSignature";
+
+class KubeletVerifyTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(pki_.ok());
+    auto server = std::make_unique<httplib::SSLServer>(pki_.Path("kubelet.crt").c_str(), pki_.Path("kubelet.key").c_str());
+    ASSERT_TRUE(server->is_valid());
+    tls_ = std::make_unique<Running<httplib::SSLServer>>(std::move(server));
+    // Records what reaches it; answers 401 to a request without a token, as a kubelet with
+    // webhook authentication and no client CA for us would.
+    tls_->server().Get("/pods", [&](const httplib::Request& req, httplib::Response& res) {
+      std::lock_guard<std::mutex> lock(mu_);
+      ++requests_;
+      auth_.push_back(req.get_header_value("Authorization"));
+      if (req.get_header_value("Authorization").empty()) {
+        res.status = 401;
+        res.set_content("Unauthorized", "text/plain");
+        return;
+      }
+      res.set_content(kPods, "application/json");
+    });
+    creds_.token = "s3cr3t-token";
+  }
+  absl::StatusOr<absl::string_view> Get(const std::string& ca_pem, const std::string& server_name = "node-1") {
+    KubeletOptions o;
+    o.secure_port = tls_->port();
+    o.read_only_port = 0;
+    o.ca_pem = ca_pem;
+    o.tls_server_name = server_name;
+    o.timeout = std::chrono::milliseconds(5000);
+    auto c = KubeletClient::Create(o, &creds_);
+    EXPECT_TRUE(c.ok()) << c.status();
+    client_ = *std::move(c);
+    return client_->GetPods();
+  }
+  Pki pki_{kKubeletPkiScript};
+  std::unique_ptr<Running<httplib::SSLServer>> tls_;
+  kube::Kubeconfig creds_;
+  std::unique_ptr<KubeletClient> client_;
+  std::mutex mu_;
+  int requests_ = 0;
+  std::vector<std::string> auth_;
+};
+
+TEST_F(KubeletVerifyTest, VerifiedWithTheKubeletsOwnCertificateFileTheTokenIsSent) {
+  auto body = Get(pki_.Read("kubelet.crt"));
+  ASSERT_TRUE(body.ok()) << body.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(auth_, std::vector<std::string>{"Bearer s3cr3t-token"});
+}
+
+TEST_F(KubeletVerifyTest, UntrustedCertificateGetsNoToken) {
+  auto body = Get("");  // nothing to verify with
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnauthenticated) << body.status();
+  EXPECT_NE(body.status().message().find("--kubelet-certificate-authority"), absl::string_view::npos)
+      << body.status();
+  EXPECT_EQ(body.status().message().find("s3cr3t"), absl::string_view::npos);
+  std::lock_guard<std::mutex> lock(mu_);
+  ASSERT_EQ(auth_.size(), 1u);
+  EXPECT_EQ(auth_[0], "") << "no bearer token over an unverified connection";
+}
+
+TEST_F(KubeletVerifyTest, WrongCaIsRefusedWithAClearMessage) {
+  auto body = Get(pki_.Read("other.crt"));
+  ASSERT_FALSE(body.ok());
+  EXPECT_EQ(body.status().code(), absl::StatusCode::kUnavailable) << body.status();
+  EXPECT_NE(body.status().message().find("--kubelet-certificate-authority"), absl::string_view::npos)
+      << body.status();
+  // And a right CA for the wrong name is refused too.
+  auto wrong_name = Get(pki_.Read("kubelet.crt"), "node-2");
+  ASSERT_FALSE(wrong_name.ok());
+  EXPECT_NE(wrong_name.status().message().find("node-2"), absl::string_view::npos) << wrong_name.status();
+  std::lock_guard<std::mutex> lock(mu_);
+  EXPECT_EQ(requests_, 0) << "nothing was sent to a kubelet that could not be verified";
 }
 
 }  // namespace
