@@ -63,6 +63,7 @@ class CheckpointE2ETest : public ::testing::Test {
     lifeboat::testing::TestbedOptions options;
     options.controllers = true;
     options.nodes = 1;
+    options.apiserver_args = apiserver_args_;
     auto tb = Testbed::Start(options);
     ASSERT_TRUE(tb.ok()) << tb.status();
     tb_ = *std::move(tb);
@@ -80,6 +81,9 @@ class CheckpointE2ETest : public ::testing::Test {
     ASSERT_FALSE(apiserver_pod_.empty());
     ASSERT_FALSE(self_pod_.empty());
   }
+  // More kube-apiserver flags for a fixture's test bed.
+  std::vector<std::string> apiserver_args_;
+
   void TearDown() override {
     checkpointer_.reset();
     node_.reset();
@@ -447,6 +451,26 @@ TEST_F(CheckpointE2ETest, SigkillNeverLeavesPartialManifests) {
       EXPECT_FALSE(absl::StartsWith(e.path().filename().string(), ".lifeboat-tmp")) << e.path();
     }
   }
+  StopCheckpointer();
+}
+
+// The API server refuses TLS 1.2 (OpenShift's "Modern" profile, CIS-hardened clusters): the
+// checkpointer, whose client speaks TLS 1.3, still writes its checkpoints.
+class CheckpointTls13E2ETest : public CheckpointE2ETest {
+ protected:
+  CheckpointTls13E2ETest() { apiserver_args_ = {"--tls-min-version=VersionTLS13"}; }
+};
+
+TEST_F(CheckpointTls13E2ETest, CheckpointsAreWrittenAgainstATls13OnlyApiServer) {
+  // The premise: this API server does not speak TLS 1.2.
+  auto tls12 = RunProcess({"sh", "-c",
+                           "openssl s_client -tls1_2 -connect 127.0.0.1:" + tb_->Env("APISERVER_PORT") +
+                               " </dev/null"});
+  EXPECT_NE(tls12.exit_code, 0) << tls12.out;
+  StartCheckpointer();
+  ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
+  EXPECT_EQ(JsonFiles(inactive_).size(), 2u);
+  EXPECT_EQ(Read(Active(self_pod_)), Read(Inactive(self_pod_)));
   StopCheckpointer();
 }
 
