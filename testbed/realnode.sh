@@ -180,7 +180,25 @@ power_off_node() {
 
 # Everything of node I off the machine (at `down`): also its cgroup root and its pods' logs.
 remove_node() {
-  local i=$1 d uid
+  local i=$1 d uid id link ids
+  node_vars "$i"
+  real_node_vars "$i"
+  # The kubelet of 1.20 writes container logs to /var/log/pods (not configurable), linked from
+  # /var/log/containers/<pod>_<ns>_<container>-<id>.log. While containerd still answers, the links
+  # whose container it knows are this node's: remove them and their pods' log dirs (a static pod
+  # already removed has no pods/<uid> dir left to find it by).
+  if ids=$(ctr -a "$NSOCK" -n k8s.io containers ls -q 2>/dev/null) && [[ -n $ids ]]; then
+    for link in /var/log/containers/*.log; do
+      [[ -L $link ]] || continue
+      id=${link##*-}
+      id=${id%.log}
+      grep -qxF -- "$id" <<<"$ids" || continue
+      d=$(readlink "$link")
+      d=$(dirname "$(dirname "$d")")
+      if [[ $d == /var/log/pods/?* ]]; then rm -rf -- "$d"; fi
+      rm -f -- "$link"
+    done
+  fi
   power_off_node "$i"
   remove_cgroups all
   # The kubelet of 1.20 writes container logs to /var/log/pods (not configurable): remove this
