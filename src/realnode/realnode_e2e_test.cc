@@ -116,6 +116,11 @@ TEST(RealNodeTestbedTest, StaticPodRunsSurvivesRebootAndTeardownLeavesNothing) {
   EXPECT_NE(shims.exit_code, 0) << shims.out;
   auto daemons = RunProcess({"pgrep", "-f", "-a", "containerd --config " + dir.string()});
   EXPECT_NE(daemons.exit_code, 0) << daemons.out;
+  // Nor the pod's logs, which the kubelet of 1.20 writes to the machine's /var/log/pods.
+  std::error_code ec;
+  for (fs::directory_iterator it("/var/log/pods", ec), end; !ec && it != end; it.increment(ec)) {
+    EXPECT_FALSE(absl::StartsWith(it->path().filename().string(), "default_sleeper-node-1_")) << it->path();
+  }
 }
 
 class RealNodeTest : public ::testing::Test {
