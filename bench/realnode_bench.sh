@@ -11,7 +11,7 @@ ROOT=$PWD
 RUNS=${1:-1}
 BUILD=${BUILD:-build}
 out=$(mktemp /tmp/lifeboat-realnode-bench-XXXXXX)
-trap 'rm -f "$out"' EXIT
+trap 'rm -f "$out" "$out.demo"' EXIT
 
 hollow() {
   local tb w pod api t_on n
@@ -58,6 +58,7 @@ hollow() {
 for ((r = 1; r <= RUNS; r++)); do
   : >"$out"
   BENCH_OUT=$out SAMPLE=${SAMPLE:-60} scripts/demo-real.sh >"$out.demo" 2>&1 || { cat "$out.demo"; exit 1; }
+  cat "$out.demo" >&2 # the narrated transcript
   hollow
   echo "run $r: $(sed -n 's/^BENCH //p' "$out" | tr '\n' ' ')"
   rm -f "$out.demo"
