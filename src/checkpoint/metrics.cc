@@ -57,13 +57,15 @@ void Metric(std::string& out, const char* name, const char* type, const char* he
 
 }  // namespace
 
+Metrics::Metrics(Clock clock) : clock_(std::move(clock)), started_(clock_()) {}
+
 void Metrics::TickDone(std::chrono::nanoseconds duration, bool frozen, const CheckpointStates& states) {
   std::lock_guard<std::mutex> lock(mu_);
   ++ticks_;
   if (frozen) ++frozen_ticks_;
   last_tick_seconds_ = duration.count() / 1e9;
   tick_seconds_sum_ += last_tick_seconds_;
-  last_tick_ = std::chrono::steady_clock::now();
+  last_tick_ = clock_();
   by_state_.clear();
   for (const auto& [id, st] : states.by_id) ++by_state_[st.state];
 }
@@ -91,7 +93,7 @@ void Metrics::ApiContact() {
 
 bool Metrics::Healthy(std::chrono::steady_clock::duration stale) const {
   std::lock_guard<std::mutex> lock(mu_);
-  auto now = std::chrono::steady_clock::now();
+  auto now = clock_();
   auto since = ticks_ == 0 ? now - started_ : now - last_tick_;
   return since < stale;
 }

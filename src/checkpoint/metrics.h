@@ -3,6 +3,7 @@
 #pragma once
 
 #include <chrono>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -17,6 +18,10 @@ namespace lifeboat::checkpoint {
 class Metrics {
  public:
   enum class Source { kRuntime, kKubelet, kApi, kApply, kWrite };
+  using Clock = std::function<std::chrono::steady_clock::time_point()>;
+
+  // `clock` (tests inject one) times the ticks for Healthy().
+  explicit Metrics(Clock clock = std::chrono::steady_clock::now);
 
   void TickDone(std::chrono::nanoseconds duration, bool frozen, const CheckpointStates& states);
   void Error(Source source);
@@ -41,7 +46,8 @@ class Metrics {
   double tick_seconds_sum_ = 0;
   double last_tick_seconds_ = 0;
   double last_api_contact_unix_ = 0;
-  std::chrono::steady_clock::time_point started_ = std::chrono::steady_clock::now();
+  Clock clock_;
+  std::chrono::steady_clock::time_point started_;
   std::chrono::steady_clock::time_point last_tick_{};
 };
 

@@ -5,8 +5,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <atomic>
+#include <chrono>
 #include <string>
-#include <thread>
 
 #include "gtest/gtest.h"
 
@@ -33,7 +34,10 @@ std::string Exchange(int port, const std::string& request) {
 }
 
 TEST(MetricsServerTest, ServesHealthAndMetrics) {
-  Metrics metrics;
+  // A clock the test moves (read by the server's thread too).
+  std::atomic<std::chrono::steady_clock::rep> ticks{0};
+  Metrics metrics([&] { return std::chrono::steady_clock::time_point(std::chrono::steady_clock::duration(ticks)); });
+  auto advance = [&](std::chrono::steady_clock::duration d) { ticks += d.count(); };
   CheckpointStates states;
   // Healthy while a tick completed less than `stale` ago (or, before the first, since start).
   auto stale = std::chrono::milliseconds(300);
@@ -43,7 +47,10 @@ TEST(MetricsServerTest, ServesHealthAndMetrics) {
   ASSERT_GT(port, 0);
   std::string health = Exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(health.rfind("HTTP/1.1 200 ", 0), 0u) << health;
-  std::this_thread::sleep_for(stale);
+  advance(stale - std::chrono::milliseconds(1));
+  health = Exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
+  EXPECT_EQ(health.rfind("HTTP/1.1 200 ", 0), 0u) << "still within `stale` of the start: " << health;
+  advance(std::chrono::milliseconds(1));
   health = Exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(health.rfind("HTTP/1.1 500 ", 0), 0u) << health;
 
@@ -52,10 +59,15 @@ TEST(MetricsServerTest, ServesHealthAndMetrics) {
   health = Exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n");
   EXPECT_EQ(health.rfind("HTTP/1.1 200 ", 0), 0u) << health;
   EXPECT_NE(health.find("\r\n\r\nok"), std::string::npos) << health;
+  advance(stale);
+  EXPECT_EQ(Exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 500 ", 0), 0u)
+      << "no tick for `stale`";
+  metrics.TickDone(std::chrono::milliseconds(3), false, states);
+  EXPECT_EQ(Exchange(port, "GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").rfind("HTTP/1.1 200 ", 0), 0u);
 
   std::string m = Exchange(port, "GET /metrics?x=1 HTTP/1.0\r\n\r\n");
   EXPECT_EQ(m.rfind("HTTP/1.1 200 ", 0), 0u) << m;
-  EXPECT_NE(m.find("lifeboat_checkpointer_ticks_total 1\n"), std::string::npos) << m;
+  EXPECT_NE(m.find("lifeboat_checkpointer_ticks_total 2\n"), std::string::npos) << m;
   EXPECT_NE(m.find("process_resident_memory_bytes "), std::string::npos) << m;
   auto body = m.find("\r\n\r\n");
   auto length = m.find("Content-Length: ");

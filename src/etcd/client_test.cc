@@ -261,13 +261,16 @@ TEST(EtcdClientTest, FailsOverFromDeadEndpointToLiveOne) {
   EtcdClientOptions o = OptionsFor(*etcd);
   const std::string dead = absl::StrCat("https://127.0.0.1:", lifeboat::testing::UnusedLoopbackPort());
   o.endpoints = dead + "," + etcd->endpoint();
+  // A refused connection moves on at once, without waiting for the request deadline: with a
+  // deadline of a minute, a client that waited it out on the dead endpoint could not pass.
+  o.request_timeout = std::chrono::minutes(1);
   auto client = Connect(o);
   ASSERT_TRUE(client);
   auto start = std::chrono::steady_clock::now();
   auto kv = client->Get("/x");
   ASSERT_TRUE(kv.ok()) << kv.status();
   EXPECT_EQ((*kv)->value, "y");
-  EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(3));
+  EXPECT_LT(std::chrono::steady_clock::now() - start, o.request_timeout);
   // Paged reads fail over too, and stay on the endpoint that answered.
   EXPECT_THAT(Keys(*client, "/"), ElementsAre("/x"));
 }
@@ -413,9 +416,9 @@ TEST(EtcdClientTest, BadTlsMaterialNamesTheFile) {
   EXPECT_THAT(c.status().message(), HasSubstr("together"));
 }
 
-// Scale: 100 000 keys read through gRPC pages and through a snapshot of the same store. The
-// numbers are printed for the record (DESIGN §7 asks for benchmarks, not test assertions); the
-// bounds asserted here only catch gross regressions.
+// Scale: 100 000 keys read through gRPC pages and through a snapshot of the same store: every
+// key comes back, once, in order, from both. How long it takes is measured by
+// bench/etcd_scale (`make bench-etcd`), not here.
 TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
   auto etcd = StartEtcd(/*tls=*/true);
   ASSERT_TRUE(etcd);
@@ -427,18 +430,15 @@ TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
     for (int i = 0; i < kKeys; ++i) {
       kvs.emplace_back(absl::StrFormat("/registry/secrets/ns-%02d/secret-%06d", i % 50, i), value);
     }
-    auto t0 = std::chrono::steady_clock::now();
     ASSERT_TRUE(etcd->PutMany(kvs).ok());
-    std::printf("seeded %d keys in %.2f s\n", kKeys,
-                std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
   }
   EtcdClientOptions options = OptionsFor(*etcd);
+  options.request_timeout = std::chrono::minutes(1);
   auto client = Connect(options);
   ASSERT_TRUE(client);
   size_t count = 0, bytes = 0;
   std::string last;
   bool sorted = true;
-  auto t0 = std::chrono::steady_clock::now();
   absl::Status st = client->Range("/registry/", [&](KeyValue&& kv) {
     ++count;
     bytes += kv.value.size();
@@ -446,50 +446,33 @@ TEST(EtcdScaleTest, HundredThousandKeysViaGrpcAndSnapshot) {
     last = std::move(kv.key);
     return absl::OkStatus();
   });
-  double grpc_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   ASSERT_TRUE(st.ok()) << st;
   EXPECT_EQ(count, size_t{kKeys});
   EXPECT_EQ(bytes, size_t{kKeys} * value.size());
   EXPECT_TRUE(sorted);
 
-  t0 = std::chrono::steady_clock::now();
-  auto ctl = etcd->Etcdctl({"get", "--prefix", "/registry/", "--command-timeout=60s"});
-  double etcdctl_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(ctl.ok()) << ctl.status();
-
   const std::string snap = etcd->dir() + "/scale.db";
   ASSERT_TRUE(etcd->Etcdctl({"snapshot", "save", snap}).ok());
-  t0 = std::chrono::steady_clock::now();
-  auto reader = SnapshotReader::Open(snap);
-  double open_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(reader.ok()) << reader.status();
-  size_t snap_count = 0;
-  t0 = std::chrono::steady_clock::now();
-  st = (*reader)->Range("/registry/", [&](KeyValue&& kv) {
-    ++snap_count;
-    return absl::OkStatus();
-  });
-  double snap_range_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(st.ok()) << st;
-  EXPECT_EQ(snap_count, size_t{kKeys});
-  EXPECT_EQ((*reader)->revision(), client->revision());
-
-  SnapshotOptions skip;
-  skip.skip_hash_check = true;
-  t0 = std::chrono::steady_clock::now();
-  auto unhashed = SnapshotReader::Open(snap, skip);
-  double open_nohash_s =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  ASSERT_TRUE(unhashed.ok());
-
-  std::printf(
-      "100k keys (300-byte values, snapshot %.1f MiB): gRPC Range %.3f s; etcdctl get --prefix "
-      "%.3f s; snapshot open+index %.3f s (%.3f s without SHA-256), snapshot Range %.3f s\n",
-      std::filesystem::file_size(snap) / 1048576.0, grpc_s, etcdctl_s, open_s, open_nohash_s,
-      snap_range_s);
-  EXPECT_LT(grpc_s, 20.0);
-  EXPECT_LT(open_s + snap_range_s, 5.0);
+  for (bool skip_hash_check : {false, true}) {
+    SnapshotOptions so;
+    so.skip_hash_check = skip_hash_check;
+    auto reader = SnapshotReader::Open(snap, so);
+    ASSERT_TRUE(reader.ok()) << reader.status();
+    size_t snap_count = 0;
+    std::string snap_last;
+    bool snap_sorted = true;
+    st = (*reader)->Range("/registry/", [&](KeyValue&& kv) {
+      ++snap_count;
+      snap_sorted &= snap_last < kv.key;
+      snap_last = std::move(kv.key);
+      return absl::OkStatus();
+    });
+    ASSERT_TRUE(st.ok()) << st;
+    EXPECT_EQ(snap_count, size_t{kKeys});
+    EXPECT_TRUE(snap_sorted);
+    EXPECT_EQ(snap_last, last);
+    EXPECT_EQ((*reader)->revision(), client->revision());
+  }
 }
 
 }  // namespace

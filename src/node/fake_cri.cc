@@ -15,11 +15,15 @@ struct FakeCriAccess {
   // Records the call and applies the configured failure/delay; a non-OK status ends the call.
   static grpc::Status Enter(FakeCri& f, const char* api, const char* method) {
     {
-      std::lock_guard<std::mutex> lock(f.mu_);
+      std::unique_lock<std::mutex> lock(f.mu_);
       ++f.calls_[absl::StrCat(api, "/", method)];
+      long delay = f.delay_ms_.load();
+      uint64_t generation = f.delay_generation_;
+      if (delay > 0) {
+        f.delay_changed_.wait_for(lock, std::chrono::milliseconds(delay),
+                                  [&] { return f.delay_generation_ != generation; });
+      }
     }
-    long delay = f.delay_ms_.load();
-    if (delay > 0) std::this_thread::sleep_for(std::chrono::milliseconds(delay));
     int code = f.fail_code_.load();
     if (code != 0) return grpc::Status(static_cast<grpc::StatusCode>(code), "injected failure");
     return grpc::Status::OK;
@@ -123,7 +127,15 @@ absl::StatusOr<std::unique_ptr<FakeCri>> FakeCri::Start(const std::string& socke
   return f;
 }
 
+void FakeCri::Delay(std::chrono::milliseconds d) {
+  std::lock_guard<std::mutex> lock(mu_);
+  delay_ms_ = d.count();
+  ++delay_generation_;
+  delay_changed_.notify_all();
+}
+
 FakeCri::~FakeCri() {
+  Delay(std::chrono::milliseconds(0));  // calls still waiting answer now
   if (impl_ && impl_->server) {
     impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(1));
   }

@@ -6,6 +6,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -32,8 +33,8 @@ class FakeCri {
 
   // Every call fails with this gRPC status code (0 = OK: answer normally).
   void FailWith(int grpc_code) { fail_code_ = grpc_code; }
-  // Every call waits this long before answering.
-  void Delay(std::chrono::milliseconds d) { delay_ms_ = d.count(); }
+  // Every call waits this long before answering; a new delay (0: none) ends the waits under way.
+  void Delay(std::chrono::milliseconds d);
 
   // Calls seen, by "<package>/<method>", e.g. "runtime.v1/ListPodSandbox".
   int Calls(const std::string& key) const;
@@ -55,6 +56,8 @@ class FakeCri {
   std::atomic<int> fail_code_{0};
   std::atomic<long> delay_ms_{0};
   mutable std::mutex mu_;
+  std::condition_variable delay_changed_;
+  uint64_t delay_generation_ = 0;  // under mu_
   std::map<std::string, Pod> pods_;  // by ns/name
   std::map<std::string, int> calls_;
   int next_id_ = 1;
