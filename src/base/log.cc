@@ -13,16 +13,16 @@ namespace {
 
 std::atomic<int> threshold{static_cast<int>(LogLevel::kInfo)};
 
+// klog's severities are I, W, E and F; its verbose (V-level) lines are info lines, and so are
+// our debug and trace ones: a klog parser knows no other letter.
 char Letter(LogLevel level) {
   switch (level) {
     case LogLevel::kError:
       return 'E';
     case LogLevel::kWarning:
       return 'W';
-    case LogLevel::kInfo:
-      return 'I';
     default:
-      return 'D';
+      return 'I';
   }
 }
 

@@ -7,15 +7,90 @@
 #include <cerrno>
 #include <cstdlib>
 #include <limits>
-#include <regex>
 #include <set>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/numbers.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/string_view.h"
 
 namespace lifeboat::kube {
 namespace {
+
+// Scanners for the scalar forms below, one pass each: no std::regex, whose libstdc++ matcher
+// recurses once per character and overflows the stack on a long value.
+bool IsDigit(char c) { return c >= '0' && c <= '9'; }
+bool IsOctal(char c) { return c >= '0' && c <= '7'; }
+bool IsHex(char c) { return IsDigit(c) || (c >= 'a' && c <= 'f') || (c >= 'A' && c <= 'F'); }
+bool IsAsciiAlnum(char c) { return IsDigit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// True when s[from..] is not empty and every character satisfies `pred`.
+template <typename Pred>
+bool AllFrom(absl::string_view s, size_t from, Pred pred) {
+  if (from >= s.size()) return false;
+  for (size_t i = from; i < s.size(); ++i) {
+    if (!pred(s[i])) return false;
+  }
+  return true;
+}
+
+// [-+]?(0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)
+bool LooksLikeInt(absl::string_view s) {
+  if (!s.empty() && (s[0] == '-' || s[0] == '+')) s.remove_prefix(1);
+  if (s.empty()) return false;
+  auto binary = [](char c) { return c == '0' || c == '1' || c == '_'; };
+  auto octal = [](char c) { return IsOctal(c) || c == '_'; };
+  auto hex = [](char c) { return IsHex(c) || c == '_'; };
+  auto decimal = [](char c) { return IsDigit(c) || c == '_'; };
+  if (absl::StartsWith(s, "0b") && AllFrom(s, 2, binary)) return true;
+  if (absl::StartsWith(s, "0x") && AllFrom(s, 2, hex)) return true;
+  if (s[0] == '0' && (AllFrom(s, 1, octal) || (s.size() > 1 && s[1] == 'o' && AllFrom(s, 2, octal)))) {
+    return true;
+  }
+  return IsDigit(s[0]) && (s.size() == 1 || AllFrom(s, 1, decimal));
+}
+
+// [-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?
+bool LooksLikeFloat(absl::string_view s) {
+  size_t i = 0, n = s.size();
+  auto skip = [&](auto pred) {
+    size_t from = i;
+    while (i < n && pred(s[i])) ++i;
+    return i - from;
+  };
+  auto decimal = [](char c) { return IsDigit(c) || c == '_'; };
+  if (i < n && (s[i] == '-' || s[i] == '+')) ++i;
+  if (i < n && s[i] == '.') {
+    ++i;
+    if (skip(IsDigit) == 0) return false;
+  } else if (i < n && IsDigit(s[i])) {
+    skip(decimal);
+    if (i < n && s[i] == '.') {
+      ++i;
+      skip(decimal);
+    }
+  } else {
+    return false;
+  }
+  if (i < n && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < n && (s[i] == '-' || s[i] == '+')) ++i;
+    if (skip(IsDigit) == 0) return false;
+  }
+  return i == n;
+}
+
+// Written without quotes when nothing else says otherwise: [A-Za-z0-9_/][A-Za-z0-9_./=+-]*
+bool LooksPlain(absl::string_view s) {
+  if (s.empty() || !(IsAsciiAlnum(s[0]) || s[0] == '_' || s[0] == '/')) return false;
+  for (char c : s.substr(1)) {
+    if (!(IsAsciiAlnum(c) || c == '_' || c == '.' || c == '/' || c == '=' || c == '+' || c == '-')) {
+      return false;
+    }
+  }
+  return true;
+}
 
 // Resolution of a plain (unquoted) scalar the way Kubernetes' YAML reader (go-yaml v2, YAML 1.1)
 // does it: "0400" is octal, yes/no/on/off are booleans, "_" may group digits.
@@ -27,9 +102,7 @@ Json ResolvePlainScalar(const std::string& s) {
                                                "FALSE", "off", "Off", "OFF"};
   if (kTrue.count(s)) return true;
   if (kFalse.count(s)) return false;
-  static const std::regex kInt("[-+]?(0b[01_]+|0o?[0-7_]+|0x[0-9a-fA-F_]+|[0-9][0-9_]*)");
-  static const std::regex kFloat(R"([-+]?(\.[0-9]+|[0-9][0-9_]*(\.[0-9_]*)?)([eE][-+]?[0-9]+)?)");
-  if (std::regex_match(s, kInt)) {
+  if (LooksLikeInt(s)) {
     std::string digits;
     for (char c : s) {
       if (c != '_') digits += c;
@@ -59,7 +132,7 @@ Json ResolvePlainScalar(const std::string& s) {
       if (!neg) return static_cast<uint64_t>(u);
     }
   }
-  if (std::regex_match(s, kFloat)) {
+  if (LooksLikeFloat(s)) {
     std::string digits;
     for (char c : s) {
       if (c != '_') digits += c;
@@ -113,8 +186,7 @@ bool NeedsQuotes(const std::string& s) {
   // Anything the resolver would not give back as this very string must be quoted.
   Json resolved = ResolvePlainScalar(s);
   if (!resolved.is_string()) return true;
-  static const std::regex kPlain(R"([A-Za-z0-9_/][A-Za-z0-9_./=+-]*)");
-  if (!std::regex_match(s, kPlain)) return true;
+  if (!LooksPlain(s)) return true;
   // YAML 1.1 readers (older tools) take these as booleans; quote them for everyone.
   std::string lower = absl::AsciiStrToLower(s);
   static const char* kAmbiguous[] = {"y", "n", "yes", "no", "on", "off", "true", "false", "null"};

@@ -18,8 +18,11 @@ using Json = nlohmann::json;
 absl::StatusOr<Json> ParseJson(absl::string_view text);
 
 // Parses YAML or JSON text holding one or more documents (`---` separated). Empty documents
-// are skipped. Scalars resolve as in YAML 1.2's core schema, which is what Kubernetes does:
-// unquoted true/false, null/~, integers and floats; everything quoted is a string.
+// are skipped. Plain (unquoted) scalars resolve by YAML 1.1 rules, as Kubernetes' reader
+// (sigs.k8s.io/yaml over go-yaml v2) resolves them, not by YAML 1.2's core schema: besides
+// true/false, null/~ and the empty value, y/n, yes/no and on/off are booleans; "0400" is octal
+// (as are 0o and 0b/0x forms), "_" may group digits; floats and .inf. Everything quoted is a
+// string.
 absl::StatusOr<std::vector<Json>> ParseDocuments(absl::string_view text);
 
 // Renders `value` as block-style YAML ending in a newline. Strings that YAML could read as

@@ -79,5 +79,55 @@ TEST(CodecTest, ListOfObjectsRendersUnderDash) {
   EXPECT_EQ(ToYaml(v), "containers:\n- image: i\n  name: a\n");
 }
 
+TEST(CodecTest, QuotesWhatWouldReadBackAsSomethingElse) {
+  // Each string alone as a value: plain when it reads back as itself, double-quoted otherwise.
+  for (const char* plain : {"hello", "a.b", "/x", "x=y", "a+b", "1.20.2", "_1", "0x", "0b", "0o", "0b2",
+                            "1e", "v1", "kube-system"}) {
+    Json v = Json::object();
+    v["v"] = plain;
+    EXPECT_EQ(ToYaml(v), std::string("v: ") + plain + "\n") << plain;
+  }
+  for (const char* quoted : {"", "1", "-7", "+1", "1_000", "0400", "08", "0o17", "0b101", "0x1F", "1.5", ".5",
+                             "1.", "1e5", "1E-5", ".inf", "-.inf", "true", "Yes", "on", "OFF", "y", "N", "null",
+                             "~", "a: b", "x #y", " x", "-x", "*x", "h\u00e9llo", "x:y"}) {
+    Json v = Json::object();
+    v["v"] = quoted;
+    EXPECT_EQ(ToYaml(v), "v: " + Json(quoted).dump() + "\n") << quoted;
+  }
+}
+
+TEST(CodecTest, TenMiBSingleLineValuesRoundTrip) {
+  // The writer's and reader's scalar checks are scanners, not std::regex (whose libstdc++
+  // matcher recurses per character and overflowed the stack on values like these).
+  constexpr size_t kSize = 10 << 20;
+  std::string letters(kSize, 'a');
+  letters[kSize / 2] = '-';
+  letters[kSize - 1] = '/';
+  std::string digits(kSize, '1');
+  std::string spaced(kSize, 'x');
+  for (size_t i = 7; i < kSize; i += 8) spaced[i] = ' ';
+  for (const std::string* value : {&letters, &digits, &spaced}) {
+    Json v = Json::object();
+    v["v"] = *value;
+    std::string yaml = ToYaml(v);
+    if (value == &letters) {
+      EXPECT_EQ(yaml, "v: " + letters + "\n") << "plain: nothing else reads it back differently";
+    } else {
+      EXPECT_EQ(yaml.compare(0, 4, "v: \""), 0) << "quoted";
+    }
+    auto back = ParseDocuments(yaml);
+    ASSERT_TRUE(back.ok()) << back.status();
+    ASSERT_EQ(back->size(), 1u);
+    ASSERT_TRUE(back->front()["v"].is_string());
+    EXPECT_TRUE(back->front()["v"].get_ref<const std::string&>() == *value) << "the value read back differs";
+  }
+  // Read as written by hand: a 10 MiB plain scalar of digits resolves as YAML 1.1 says (a number),
+  // a 10 MiB plain word as a string.
+  auto docs = ParseDocuments("d: " + digits + "\nw: " + letters + "\n");
+  ASSERT_TRUE(docs.ok()) << docs.status();
+  EXPECT_TRUE(docs->front()["d"].is_number());
+  EXPECT_TRUE(docs->front()["w"].get_ref<const std::string&>() == letters);
+}
+
 }  // namespace
 }  // namespace lifeboat::kube
