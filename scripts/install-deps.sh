@@ -1,14 +1,24 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages Lifeboat's build, tests and test bed need. Idempotent: it does
-# nothing when every package is already present, so `make` targets can call it every time.
+# Installs the Debian 12 packages Lifeboat needs, by what is done with it. Idempotent: it does
+# nothing when every package is already present, so `make` targets call it every time.
+#
+#   scripts/install-deps.sh             to build (`make build`, `make demo`): compiler and libraries
+#   scripts/install-deps.sh --test      and to build and run the unit and integration tests
+#   scripts/install-deps.sh --testbed   and to build and run the Kubernetes test bed (`make test`,
+#                                       `make demo-live`, `make bench`)
 set -euo pipefail
 
-PACKAGES=(
+# The C++ build: compiler, CMake and the libraries the binaries link.
+BUILD_PACKAGES=(
   build-essential cmake pkg-config make
   libgrpc++-dev protobuf-compiler protobuf-compiler-grpc libprotobuf-dev libnghttp2-dev zlib1g-dev
   libcurl4-openssl-dev libssl-dev libsodium-dev libwolfssl-dev
   libyaml-cpp-dev nlohmann-json3-dev libcli11-dev libfmt-dev libabsl-dev
-  libcpp-httplib-dev libgtest-dev libgmock-dev libbenchmark-dev
+)
+# The tests: GoogleTest, an HTTP server library for the fakes, the real etcd, and the tools the
+# tests and the test bed's scripts call.
+TEST_PACKAGES=(
+  libgtest-dev libgmock-dev libcpp-httplib-dev
   etcd-server etcd-client openssl jq rsync time
   python3-jsonschema
 )
@@ -17,8 +27,13 @@ PACKAGES=(
 TESTBED_PACKAGES=(golang-go dpkg-dev patch ca-certificates curl iproute2 procps util-linux
   containerd runc containernetworking-plugins iptables busybox-static file)
 
-want=("${PACKAGES[@]}")
-if [[ "${1:-}" == "--testbed" ]]; then want+=("${TESTBED_PACKAGES[@]}"); fi
+want=("${BUILD_PACKAGES[@]}")
+case "${1:-}" in
+  "") ;;
+  --test) want+=("${TEST_PACKAGES[@]}") ;;
+  --testbed) want+=("${TEST_PACKAGES[@]}" "${TESTBED_PACKAGES[@]}") ;;
+  *) echo "usage: $0 [--test|--testbed]" >&2; exit 2 ;;
+esac
 
 missing=()
 for p in "${want[@]}"; do
