@@ -43,7 +43,7 @@ test: build-tests testbed
 test-sanitize: deps-test testbed
 	cmake -S . -B $(SANITIZE_BUILD) -DCMAKE_BUILD_TYPE=RelWithDebInfo -DBUILD_TESTING=ON \
 	  -DLIFEBOAT_SANITIZE=ON >/dev/null
-	cmake --build $(SANITIZE_BUILD) -j $(JOBS)
+	cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target tests-no-e2e
 	cd $(SANITIZE_BUILD) && ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	  ctest --output-on-failure -LE e2e -j $(JOBS)
