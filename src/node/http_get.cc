@@ -8,7 +8,6 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <sys/eventfd.h>
-#include <sys/mman.h>
 #include <sys/socket.h>
 #include <unistd.h>
 // wolfSSL's configuration first: the layout of its structures depends on it.
@@ -44,25 +43,6 @@ constexpr size_t kMaxBody = size_t{64} << 20;
 constexpr size_t kReadSize = size_t{16} << 10;
 constexpr auto kConnectCap = std::chrono::seconds(3);
 constexpr char kSystemTrustStore[] = "/etc/ssl/certs/ca-certificates.crt";
-
-// The executable's code, as the linker lays it out.
-extern "C" char __executable_start[];  // NOLINT: linker symbol
-extern "C" char etext[];               // NOLINT: linker symbol
-
-// A handshake runs code nothing else runs: X.509 and ASN.1 parsing, big-number and elliptic-curve
-// arithmetic, about 0.8 MiB of wolfSSL's pages (measured: bench/results/2026-11-30-tls.md). After
-// one, the executable's code pages are dropped from the resident set (MADV_PAGEOUT, Linux >= 5.4);
-// what a tick runs is faulted back in (minor faults from the page cache) on its next use, the
-// handshake's code is not. Handshakes are rare here: at start and when a connection is replaced.
-void DropColdCode() {
-#ifdef MADV_PAGEOUT
-  static const long page = ::sysconf(_SC_PAGESIZE);
-  auto begin = reinterpret_cast<uintptr_t>(__executable_start) & ~static_cast<uintptr_t>(page - 1);
-  auto end = reinterpret_cast<uintptr_t>(etext);
-  if (end > begin)
-    ::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_PAGEOUT);  // best effort
-#endif
-}
 
 void InitTls() {
   static std::once_flag once;
@@ -750,7 +730,6 @@ absl::Status HttpGet::Impl::Handshake() {
   // trimmed.
   wc_ecc_fp_free();
   ::malloc_trim(0);
-  DropColdCode();
   if (ret != WOLFSSL_SUCCESS) {
     absl::Status s = HandshakeError(wolfSSL_get_error(ssl, ret));
     Close();
