@@ -4,8 +4,12 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "base/log.h"
 #include "base/status.h"
+#include "kube/names.h"
+#include "kube/static_pod.h"
 
 namespace lifeboat::checkpoint {
 
@@ -88,16 +92,19 @@ Observation Checkpointer::Observe(Time now) {
   }
 
   Store::Scan scan = store_.ScanDisk();
-  for (const auto& problem : scan.problems) Report(problem, absl::FailedPreconditionError("skipped"));
+  for (const auto& problem : scan.problems)
+    Report(problem, absl::FailedPreconditionError("skipped"));
   obs.inactive_on_disk = std::move(scan.inactive);
   obs.active_on_disk = std::move(scan.active);
 
   if (!api_status.ok() && obs.inactive_on_disk.empty()) {
     // Started with the API server unreachable and nothing on disk: say once what that means.
-    Report("API server", absl::Status(api_status.code(),
-                                      absl::StrCat(api_status.message(),
-                                                   "; no checkpoint on disk yet, so there is nothing to activate: "
-                                                   "checkpoints are written as soon as the API server answers")));
+    Report(
+        "API server",
+        absl::Status(api_status.code(),
+                     absl::StrCat(api_status.message(),
+                                  "; no checkpoint on disk yet, so there is nothing to activate: "
+                                  "checkpoints are written as soon as the API server answers")));
   } else {
     Report("API server", api_status);
   }
@@ -106,13 +113,17 @@ Observation Checkpointer::Observe(Time now) {
 
 namespace {
 
-size_t HashOf(absl::string_view s) { return std::hash<std::string_view>()(std::string_view(s.data(), s.size())); }
+size_t HashOf(absl::string_view s) {
+  return std::hash<std::string_view>()(std::string_view(s.data(), s.size()));
+}
 
 // A point in the last quarter of `period` after `from`, fixed per key: refreshes spread out
 // instead of all falling on the same tick.
 Time Spread(Time from, Duration period, absl::string_view key) {
   auto quarter = period / 4;
-  auto offset = quarter.count() > 0 ? Duration(static_cast<Duration::rep>(HashOf(key) % quarter.count())) : Duration::zero();
+  auto offset = quarter.count() > 0
+                    ? Duration(static_cast<Duration::rep>(HashOf(key) % quarter.count()))
+                    : Duration::zero();
   return from + period - offset;
 }
 
@@ -128,7 +139,8 @@ absl::Status Checkpointer::Fetch(const std::string& key, Time now) {
   fresh.hash = HashOf(fresh.text);
   fresh.due = Spread(now, options_.refresh, key);
   auto it = objects_.find(key);
-  if (it != objects_.end() && (it->second.exists != fresh.exists || it->second.hash != fresh.hash)) {
+  if (it != objects_.end() &&
+      (it->second.exists != fresh.exists || it->second.hash != fresh.hash)) {
     for (const auto& [id, w] : written_) {
       if (w.refs.count(key)) dirty_.insert(id);
     }
@@ -137,7 +149,8 @@ absl::Status Checkpointer::Fetch(const std::string& key, Time now) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<const CachedObject*> Checkpointer::Object(const std::string& key, bool fresh, Time now) {
+absl::StatusOr<const CachedObject*> Checkpointer::Object(const std::string& key, bool fresh,
+                                                         Time now) {
   auto it = objects_.find(key);
   if (fresh || it == objects_.end()) {
     LB_RETURN_IF_ERROR(Fetch(key, now));
@@ -164,6 +177,69 @@ void Checkpointer::RefreshObjects(Time now) {
   }
 }
 
+absl::Status Checkpointer::Tokens(const PodId& id, const Json& parent, Time now,
+                                  std::map<std::string, Json>& objects) {
+  const Json spec = parent.value("spec", Json::object());
+  const Json meta = parent.value("metadata", Json::object());
+  std::set<std::string> keys;
+  for (const auto& volume : spec.value("volumes", Json::array())) {
+    if (!volume.contains("projected")) continue;
+    for (const auto& source : volume["projected"].value("sources", Json::array())) {
+      if (!source.contains("serviceAccountToken")) continue;
+      const Json& sat = source["serviceAccountToken"];
+      std::string key = kube::TokenKey(sat);
+      keys.insert(key);
+      Token& t = tokens_[id][key];
+      if (t.token.empty() || now >= t.renew_at) {
+        std::string sa =
+            spec.value("serviceAccountName", spec.value("serviceAccount", std::string("default")));
+        LB_RETURN_IF_ERROR(kube::ValidateObjectName("serviceaccount", sa));
+        int64_t seconds = sat.value("expirationSeconds", int64_t{3600});
+        Json request = {{"apiVersion", "authentication.k8s.io/v1"},
+                        {"kind", "TokenRequest"},
+                        {"spec",
+                         {{"expirationSeconds", seconds},
+                          {"boundObjectRef",
+                           {{"apiVersion", "v1"},
+                            {"kind", "Pod"},
+                            {"name", id.name},
+                            {"uid", meta.value("uid", "")}}}}}};
+        std::string audience = sat.value("audience", "");
+        if (!audience.empty()) request["spec"]["audiences"] = Json::array({audience});
+        LB_ASSIGN_OR_RETURN(Json answer, sources_.RequestToken(sa, request));
+        const Json status = answer.value("status", Json::object());
+        std::string token = status.value("token", "");
+        if (token.empty()) {
+          return absl::FailedPreconditionError(
+              absl::StrCat("the API server's answer to a TokenRequest for service account ", sa,
+                           " has no token"));
+        }
+        // Renewed at 80% of the life the server granted (which may be less than asked).
+        absl::Time expires;
+        std::string err;
+        absl::Duration life = absl::Seconds(seconds);
+        if (absl::ParseTime(absl::RFC3339_full, status.value("expirationTimestamp", ""), &expires,
+                            &err)) {
+          life = expires - absl::Now();
+        }
+        if (life < absl::Seconds(10)) life = absl::Seconds(10);
+        t.token = std::move(token);
+        t.renew_at = now + std::chrono::duration_cast<Duration>(absl::ToChronoSeconds(life * 0.8));
+        LOG_INFO(
+            "checkpoint {}: token of service account {} (audience {}) requested, bound to the pod, "
+            "valid {}s",
+            id.String(), sa, audience.empty() ? "the API server's" : audience,
+            absl::ToInt64Seconds(life));
+      }
+      objects["ServiceAccountToken/" + key] = Json{{"token", t.token}};
+    }
+  }
+  auto& mine = tokens_[id];
+  std::erase_if(mine, [&](const auto& kv) { return !keys.count(kv.first); });
+  if (mine.empty()) tokens_.erase(id);
+  return absl::OkStatus();
+}
+
 absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fresh, Time now) {
   // The API server's copy, never the kubelet's: the kubelet's port is not where specs come from.
   LB_ASSIGN_OR_RETURN(Json parent, kube::ParseJson(api_.parents->at(id)->text));
@@ -178,6 +254,7 @@ absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fre
     if (!obj->exists) continue;
     LB_ASSIGN_OR_RETURN(objects[key], kube::ParseJson(obj->text));
   }
+  LB_RETURN_IF_ERROR(Tokens(id, parent, now, objects));
   kube::ObjectLookup lookup = [&](absl::string_view kind, absl::string_view name) -> const Json* {
     auto it = objects.find(absl::StrCat(kind, "/", name));
     return it == objects.end() ? nullptr : &it->second;
@@ -197,6 +274,12 @@ absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fre
 
 void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Time now) {
   if (!plan.checkpoint.empty()) RefreshObjects(now);
+  // Tokens at 80% of their life are renewed by rewriting the checkpoint.
+  for (const auto& [id, tokens] : tokens_) {
+    for (const auto& [key, t] : tokens) {
+      if (now >= t.renew_at) dirty_.insert(id);
+    }
+  }
   for (const PodId& id : plan.checkpoint) {
     auto parent = api_.parents->find(id);
     if (parent == api_.parents->end()) continue;
@@ -204,7 +287,8 @@ void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Ti
     Written& w = written_[id];
     bool changed_spec = w.at == Time{} || w.parent_hash != spec_hash;
     bool due = changed_spec || !obs.inactive_on_disk.count(id) || dirty_.count(id) ||
-               (w.ok ? now >= Spread(w.verified, options_.verify, id.String()) : now - w.at >= options_.retry);
+               (w.ok ? now >= Spread(w.verified, options_.verify, id.String())
+                     : now - w.at >= options_.retry);
     if (!due) continue;
     w.parent_hash = spec_hash;
     w.at = now;
@@ -223,6 +307,7 @@ void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Ti
     }
   }
   std::erase_if(written_, [&](const auto& kv) { return !states_.by_id.count(kv.first); });
+  std::erase_if(tokens_, [&](const auto& kv) { return !written_.count(kv.first); });
   std::erase_if(dirty_, [&](const PodId& id) { return !written_.count(id); });
 }
 
@@ -237,7 +322,8 @@ void Checkpointer::Apply(const Plan& plan) {
     absl::Status st;
     bool was_active = false;
     if (is_self && a.action == Action::kRemove && removal_failed) {
-      st = absl::FailedPreconditionError("other checkpoints could not be removed yet; removing our own last");
+      st = absl::FailedPreconditionError(
+          "other checkpoints could not be removed yet; removing our own last");
     } else {
       switch (a.action) {
         case Action::kStart:
@@ -294,14 +380,16 @@ Plan Checkpointer::Tick(Time now) {
     if (c.resumed) {
       LOG_INFO("checkpoint {} found on disk, resuming as {}", c.id.String(), StateName(c.to.state));
     } else {
-      LOG_INFO("checkpoint {}: {} -> {}", c.id.String(), Describe(c.from, now), Describe(c.to, now));
+      LOG_INFO("checkpoint {}: {} -> {}", c.id.String(), Describe(c.from, now),
+               Describe(c.to, now));
     }
   }
   if (!plan.frozen) {
     WriteCheckpoints(plan, obs, now);
     Apply(plan);
   }
-  metrics_.TickDone(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0), plan.frozen, states_);
+  metrics_.TickDone(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0),
+                    plan.frozen, states_);
   return plan;
 }
 

@@ -67,6 +67,10 @@ class Checkpointer {
   // The cached Secret/ConfigMap ("Secret/name"), fetched first when absent or `fresh`.
   absl::StatusOr<const CachedObject*> Object(const std::string& key, bool fresh, Time now);
   absl::Status Fetch(const std::string& key, Time now);
+  // For each projected serviceAccountToken source of `parent`: a token of the parent's service
+  // account bound to the parent pod, requested when missing or at 80% of its life, put into
+  // `objects` as "ServiceAccountToken/<kube::TokenKey>".
+  absl::Status Tokens(const PodId& id, const Json& parent, Time now, std::map<std::string, Json>& objects);
   void RefreshObjects(Time now);
   void Apply(const Plan& plan);
   // Logs `status` for `key` when it differs from the last report; OK after a failure logs recovery.
@@ -97,6 +101,11 @@ class Checkpointer {
   };
   std::map<PodId, Written> written_;
   std::map<std::string, CachedObject> objects_;
+  struct Token {
+    std::string token;
+    Time renew_at{};
+  };
+  std::map<PodId, std::map<std::string, Token>> tokens_;  // by kube::TokenKey
   std::set<PodId> dirty_;  // a Secret/ConfigMap they use changed
   std::map<std::string, std::string> reported_;
   bool frozen_ = false;

@@ -533,6 +533,63 @@ TEST_F(CheckpointerTest, OwnCheckpointIsRemovedLastEvenWhenTheDiskFails) {
   EXPECT_FALSE(Active(kSelf));
 }
 
+TEST_F(CheckpointerTest, ProjectedTokenIsRequestedBoundToTheParentWrittenAndRenewed) {
+  const PodId sched{"kube-system", "kube-scheduler-abc"};
+  Json pod = Pod(sched.name, Json::parse(R"({
+    "serviceAccountName": "kube-scheduler",
+    "containers": [{"name": "s", "volumeMounts": [{"name": "kube-api-access-x",
+                    "mountPath": "/var/run/secrets/kubernetes.io/serviceaccount"}]}],
+    "volumes": [{"name": "kube-api-access-x", "projected": {"defaultMode": 420, "sources": [
+      {"serviceAccountToken": {"path": "token", "expirationSeconds": 3607}},
+      {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}}]}}]})"));
+  src_.objects["ConfigMap/kube-root-ca.crt"] = {
+      {"kind", "ConfigMap"}, {"metadata", {{"name", "kube-root-ca.crt"}}}, {"data", {{"ca.crt", "CA"}}}};
+  src_.AddParent(pod);
+  Tick();
+  ASSERT_EQ(src_.token_requests.size(), 1u);
+  EXPECT_EQ(src_.token_requests[0].first, "kube-scheduler");
+  const Json& spec = src_.token_requests[0].second["spec"];
+  EXPECT_EQ(spec["expirationSeconds"], 3607);
+  EXPECT_EQ(spec["boundObjectRef"]["kind"], "Pod");
+  EXPECT_EQ(spec["boundObjectRef"]["name"], sched.name);
+  EXPECT_EQ(spec["boundObjectRef"]["uid"], "uid-" + sched.name);
+  EXPECT_FALSE(spec.contains("audiences")) << "no audience in the projection: the API server's";
+
+  Json manifest = Json::parse(Read(layout_.InactiveManifest(sched)));
+  EXPECT_TRUE(kube::ApiObjectReferences(manifest["spec"]).empty()) << manifest.dump();
+  EXPECT_FALSE(manifest["spec"].contains("serviceAccountName"));
+  EXPECT_EQ(manifest["spec"]["automountServiceAccountToken"], false);
+  fs::path dir = manifest["spec"]["volumes"][0]["hostPath"]["path"].get<std::string>();
+  EXPECT_EQ(Read(dir / "token"), "token-1-for-kube-scheduler");
+  EXPECT_EQ(Mode(dir / "token"), 0600u);
+  EXPECT_EQ(Read(dir / "ca.crt"), "CA");
+
+  // The token lives an hour (the server grants 3600 s of the 3607 asked): renewed at 80%.
+  Tick(seconds(2800));
+  EXPECT_EQ(src_.token_requests.size(), 1u);
+  Tick(seconds(100));
+  ASSERT_EQ(src_.token_requests.size(), 2u);
+  EXPECT_EQ(Read(dir / "token"), "token-2-for-kube-scheduler");
+  // Not while the API server is away (the last one stays).
+  ApiDown();
+  Tick(seconds(3000));
+  EXPECT_EQ(src_.token_requests.size(), 2u);
+  EXPECT_EQ(Read(dir / "token"), "token-2-for-kube-scheduler");
+  ApiUp();
+  Tick();
+  EXPECT_EQ(src_.token_requests.size(), 3u);
+
+  // The parent deleted: the checkpoint and its token go.
+  src_.api.erase(sched);
+  src_.kubelet.erase(sched);
+  src_.running.erase(sched);
+  Tick();
+  Tick(seconds(31));
+  EXPECT_FALSE(Inactive(sched));
+  EXPECT_FALSE(fs::exists(dir / "token"));
+  EXPECT_FALSE(fs::exists(layout_.SecretsDir(sched)));
+}
+
 TEST_F(CheckpointerTest, MetricsText) {
   Tick();
   std::string m = metrics_.Render();

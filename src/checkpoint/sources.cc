@@ -47,3 +47,12 @@ absl::StatusOr<Json> NodeSources::GetObject(absl::string_view kind, absl::string
 }
 
 }  // namespace lifeboat::checkpoint
+
+namespace lifeboat::checkpoint {
+
+absl::StatusOr<Json> NodeSources::RequestToken(absl::string_view service_account, const Json& request) {
+  LB_ASSIGN_OR_RETURN(absl::string_view text, objects_->RequestToken(service_account, request.dump()));
+  return kube::ParseJson(text);
+}
+
+}  // namespace lifeboat::checkpoint

@@ -44,6 +44,10 @@ class Sources {
   virtual absl::StatusOr<ApiView> ApiParents() = 0;
   // A Secret ("Secret") or ConfigMap ("ConfigMap") of our namespace; NotFound when absent.
   virtual absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) = 0;
+  // TokenRequest for service account `service_account` of our namespace (`request` is the
+  // authentication.k8s.io/v1 TokenRequest to POST); the API server's answer (status.token,
+  // status.expirationTimestamp).
+  virtual absl::StatusOr<Json> RequestToken(absl::string_view service_account, const Json& request) = 0;
 };
 
 // The real thing: kubelet over HTTP(S), runtime over CRI, API server over HTTPS.
@@ -57,6 +61,7 @@ class NodeSources : public Sources {
   absl::StatusOr<std::set<PodId>> RunningPods() override;
   absl::StatusOr<ApiView> ApiParents() override;
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override;
+  absl::StatusOr<Json> RequestToken(absl::string_view service_account, const Json& request) override;
 
   node::CriClient& cri() { return *cri_; }
   ApiWatcher& api() { return *api_; }

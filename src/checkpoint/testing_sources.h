@@ -7,6 +7,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "checkpoint/pod_watch.h"
 #include "checkpoint/sources.h"
 
@@ -48,6 +50,20 @@ class FakeSources : public Sources {
     auto it = objects.find(absl::StrCat(kind, "/", name));
     if (it == objects.end()) return absl::NotFoundError(absl::StrCat(kind, " ", name, " not found"));
     return it->second;
+  }
+
+  // TokenRequests received (service account, request), and how long the tokens live.
+  std::vector<std::pair<std::string, Json>> token_requests;
+  int token_seconds = 3600;
+  absl::StatusOr<Json> RequestToken(absl::string_view service_account, const Json& request) override {
+    if (!api_error.ok()) return api_error;
+    token_requests.emplace_back(std::string(service_account), request);
+    int seconds = request["spec"].value("expirationSeconds", token_seconds);
+    absl::Time exp = absl::Now() + absl::Seconds(std::min(seconds, token_seconds));
+    return Json{{"kind", "TokenRequest"},
+                {"status",
+                 {{"token", absl::StrCat("token-", token_requests.size(), "-for-", std::string(service_account))},
+                  {"expirationTimestamp", absl::FormatTime(absl::RFC3339_sec, exp, absl::UTCTimeZone())}}}};
   }
 
   // The parent both in the kubelet and the API, running.

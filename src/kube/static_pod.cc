@@ -216,9 +216,20 @@ class Rewriter {
                        : "projection to a secret source holding the certificate and key",
                 " before recovering, or restore the API server another way"));
           } else if (proj.contains("serviceAccountToken")) {
-            out.notes.push_back(absl::StrCat("volume \"", vname,
-                                             "\": service account token projection dropped "
-                                             "(a static pod has no service account)"));
+            // A static pod has no service account; a caller that requested a token for the
+            // parent's (the checkpointer) supplies it as kind ServiceAccountToken, name
+            // TokenKey(): it becomes a file like any other (0600).
+            const Json& sat = proj["serviceAccountToken"];
+            std::string path = Str(sat, "path");
+            const Json* token = lookup_("ServiceAccountToken", TokenKey(sat));
+            if (token != nullptr && token->contains("token") && !path.empty()) {
+              LB_RETURN_IF_ERROR(ValidateRelativePath(path));
+              Add(out, dir.out_dir, path, (*token)["token"].get<std::string>(), 0600);
+            } else {
+              out.notes.push_back(absl::StrCat("volume \"", vname,
+                                               "\": service account token projection dropped "
+                                               "(a static pod has no service account)"));
+            }
           } else {
             out.notes.push_back(absl::StrCat("volume \"", vname, "\": unsupported projection dropped: ",
                                              proj.dump()));
@@ -335,6 +346,15 @@ References ReferencedObjects(const Json& spec) {
   refs.secrets.erase("");
   refs.config_maps.erase("");
   return refs;
+}
+
+std::string TokenKey(const Json& service_account_token_projection) {
+  const Json& p = service_account_token_projection;
+  int64_t seconds = p.contains("expirationSeconds") && p["expirationSeconds"].is_number_integer()
+                        ? p["expirationSeconds"].get<int64_t>()
+                        : 3600;
+  std::string audience = p.contains("audience") && p["audience"].is_string() ? p["audience"].get<std::string>() : "";
+  return absl::StrCat(audience, "/", seconds);
 }
 
 absl::StatusOr<StaticPodSpec> MakeStaticPodSpec(const Json& pod_metadata, const Json& spec,

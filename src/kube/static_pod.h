@@ -40,6 +40,11 @@ using VolumeLayout = std::function<absl::StatusOr<VolumeDir>(const VolumeSource&
 using ObjectLookup = std::function<const Json*(absl::string_view kind, absl::string_view name)>;
 
 // A file to write for a static pod.
+// The name under which an ObjectLookup supplies the token of a projected serviceAccountToken
+// source (kind "ServiceAccountToken", a Json {"token": ...}): "<audience>/<expirationSeconds>",
+// with the API's defaults ("" and 3600) for what the projection leaves out.
+std::string TokenKey(const Json& service_account_token_projection);
+
 struct HostFile {
   std::string path;  // out_dir / relative path
   std::string data;

@@ -195,4 +195,13 @@ absl::StatusOr<absl::string_view> ApiObjectReader::Get(absl::string_view resourc
   return Answer(body, code, absl::StrCat(get_->url(), "/", resource, "/", name));
 }
 
+absl::StatusOr<absl::string_view> ApiObjectReader::RequestToken(absl::string_view service_account,
+                                                                absl::string_view request_json) {
+  std::string path = absl::StrCat("/api/v1/namespaces/", kube::QueryEscape(ns_), "/serviceaccounts/",
+                                  kube::QueryEscape(service_account), "/token");
+  long code = 0;
+  auto body = get_->Send("POST", path, request_json, "application/json", &code);
+  return Answer(body, code, absl::StrCat(get_->url(), "/serviceaccounts/", service_account, "/token"));
+}
+
 }  // namespace lifeboat::node

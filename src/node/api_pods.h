@@ -84,6 +84,10 @@ class ApiObjectReader {
   // Errors as ApiPodLister::List, plus NotFound (404) when the object does not exist.
   absl::StatusOr<absl::string_view> Get(absl::string_view resource, absl::string_view name);
 
+  // POST /api/v1/namespaces/<ns>/serviceaccounts/<sa>/token with `request_json` (a TokenRequest):
+  // the answer's JSON text (201), valid until the next call. Errors as Get.
+  absl::StatusOr<absl::string_view> RequestToken(absl::string_view service_account, absl::string_view request_json);
+
  private:
   ApiObjectReader() = default;
   std::string ns_;
