@@ -59,7 +59,7 @@ env NODE_NAME=node-1 POD_NAME="$POD" POD_NAMESPACE=kube-system \
   --container-runtime-endpoint="unix://$NODE_1_CRI_SOCKET" --inactive-manifest-dir="$W/inactive" \
   --pod-manifest-path="$NODE_1_MANIFESTS" --checkpoint-secrets-dir="$W/secrets" \
   --checkpoint-configmaps-dir="$W/configmaps" --kubelet-port="$NODE_1_PORT" \
-  --kubelet-read-only-port="$NODE_1_READONLY_PORT" --metrics-address=127.0.0.1:0 ${CKPT_FLAGS:-} >"$W/log" 2>&1 &
+  --kubelet-certificate-authority="$NODE_1_ROOT/pki/kubelet.crt" --metrics-address=127.0.0.1:0 ${CKPT_FLAGS:-} >"$W/log" 2>&1 &
 CKPT_PID=$!
 for ((t = 0; t < 60; t++)); do
   c=$( (find "$W/inactive" -name "*.json" 2>/dev/null || true) | wc -l)
