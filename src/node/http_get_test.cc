@@ -909,7 +909,8 @@ TEST_F(HttpGetTlsTest, GoRulesForServerCertificates) {
     HttpGetOptions insecure;
     insecure.verify_tls = false;
     insecure.tls_server_name = c.tls_server_name;
-    auto body2 = MustCreate(url, insecure)->Fetch(&code);
+    auto g2 = MustCreate(url, insecure);  // the answer's view lives as long as its HttpGet
+    auto body2 = g2->Fetch(&code);
     ASSERT_TRUE(body2.ok()) << body2.status();
     EXPECT_EQ(*body2, "hi");
   }
