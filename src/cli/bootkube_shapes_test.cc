@@ -109,7 +109,13 @@ TEST_F(BootkubeShapesTest, CheckpointerRunsAsTheDaemonSetStartsIt) {
   fs::create_directories(Rooted("/etc/kubernetes/manifests"));
   argv.push_back("--container-runtime-endpoint=unix://" + Rooted("/var/run/dockershim.sock"));
   argv.push_back("--metrics-address=127.0.0.1:0");
-  argv.push_back("--kubelet-port=0");
+  // The kubelet: a loopback port nothing listens on (the test reads no /pods), verified with the
+  // CA at the default path (/var/lib/kubelet/pki/kubelet.crt) moved under the test's root.
+  argv.push_back(absl::StrCat("--kubelet-port=", lifeboat::testing::UnusedLoopbackPort()));
+  const std::string kubelet_crt = Rooted("/var/lib/kubelet/pki/kubelet.crt");
+  fs::create_directories(fs::path(kubelet_crt).parent_path());
+  std::ofstream(kubelet_crt) << lifeboat::testing::ReadFile((kAssets / "tls/ca.crt").string());
+  argv.push_back("--kubelet-certificate-authority=" + kubelet_crt);
 
   Subprocess ckpt(argv, (root_ / "checkpointer.log").string());
   // Started: the lock taken where the DaemonSet says, the kubeconfig accepted, the environment
