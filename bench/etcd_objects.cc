@@ -39,9 +39,14 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/str_split.h"
 #include "base/varint.h"
+#include "random_data.h"
 #include "etcd/rpc.grpc.pb.h"
 
 namespace {
+
+using lifeboat::bench::RandomBytes;
+using lifeboat::bench::RandomText;
+using lifeboat::bench::Rng;
 
 struct Options {
   std::string mode;
@@ -213,35 +218,8 @@ Msg ObjectMeta(const std::string& name, const std::string& ns, uint64_t uid_seed
   return m;
 }
 
-// xorshift64*: deterministic per object, so reruns write identical objects.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  uint64_t Next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-};
 
-std::string RandomBytes(Rng& rng, int n) {
-  std::string s(n, '\0');
-  for (int i = 0; i < n; ++i) s[i] = static_cast<char>(rng.Next() >> 56);
-  return s;
-}
 
-std::string RandomText(Rng& rng, int n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  int line = 0;
-  while (static_cast<int>(s.size()) < n) {
-    absl::StrAppend(&s, "setting-", line++, ": \"");
-    for (int i = 0; i < 48 && static_cast<int>(s.size()) < n - 2; ++i) s += kHex[rng.Next() >> 60];
-    s += "\"\n";
-  }
-  return s;
-}
 
 std::string Namespace(const Options& o, int64_t i) {
   return o.namespaces == 1 ? o.ns : absl::StrCat(o.ns, "-", i % o.namespaces);

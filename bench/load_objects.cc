@@ -29,8 +29,13 @@
 #include "absl/strings/str_split.h"
 #include "apiserver/client.h"
 #include "kube/kubeconfig.h"
+#include "random_data.h"
 
 namespace {
+
+using lifeboat::bench::RandomBytes;
+using lifeboat::bench::RandomText;
+using lifeboat::bench::Rng;
 
 using lifeboat::apiserver::Client;
 using lifeboat::kube::Json;
@@ -111,17 +116,6 @@ Options ParseArgs(int argc, char** argv) {
   return o;
 }
 
-// xorshift64*: deterministic per object, so reruns create identical objects.
-struct Rng {
-  uint64_t s;
-  explicit Rng(uint64_t seed) : s(seed * 0x9E3779B97F4A7C15ULL + 1) {}
-  uint64_t Next() {
-    s ^= s >> 12;
-    s ^= s << 25;
-    s ^= s >> 27;
-    return s * 0x2545F4914F6CDD1DULL;
-  }
-};
 
 std::string Base64(const std::string& in) {
   static const char kAlphabet[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
@@ -150,25 +144,7 @@ std::string Base64(const std::string& in) {
   return out;
 }
 
-std::string RandomBytes(Rng& rng, int n) {
-  std::string s(n, '\0');
-  for (int i = 0; i < n; ++i) s[i] = static_cast<char>(rng.Next() >> 56);
-  return s;
-}
 
-// Printable text resembling a config file: `key-N: <hex>` lines.
-std::string RandomText(Rng& rng, int n) {
-  static const char kHex[] = "0123456789abcdef";
-  std::string s;
-  s.reserve(n + 64);
-  int line = 0;
-  while (static_cast<int>(s.size()) < n) {
-    absl::StrAppend(&s, "setting-", line++, ": \"");
-    for (int i = 0; i < 48 && static_cast<int>(s.size()) < n - 2; ++i) s += kHex[rng.Next() >> 60];
-    s += "\"\n";
-  }
-  return s;
-}
 
 Json Metadata(const std::string& name, const std::string& ns) {
   return Json{{"name", name},

@@ -10,23 +10,17 @@
 namespace lifeboat::checkpoint {
 namespace {
 
-const Json& Field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
 
 // The explicit runAsUser values of the pod and its containers, and its fsGroup.
 absl::Status Ownership(const PodId& id, const Json& spec, uid_t& uid, gid_t& gid) {
   std::set<int64_t> users;
   auto collect = [&](const Json& security_context) {
-    const Json& u = Field(security_context, "runAsUser");
+    const Json& u = kube::Member(security_context, "runAsUser");
     if (u.is_number_integer()) users.insert(u.get<int64_t>());
   };
-  collect(Field(spec, "securityContext"));
+  collect(kube::Member(spec, "securityContext"));
   for (const char* list : {"initContainers", "containers"}) {
-    for (const Json& c : Field(spec, list)) collect(Field(c, "securityContext"));
+    for (const Json& c : kube::Member(spec, list)) collect(kube::Member(c, "securityContext"));
   }
   if (users.size() > 1) {
     return absl::FailedPreconditionError(absl::StrCat(
@@ -37,7 +31,7 @@ absl::Status Ownership(const PodId& id, const Json& spec, uid_t& uid, gid_t& gid
     if (u < 0) return absl::InvalidArgumentError(absl::StrCat("pod ", id.String(), ": negative runAsUser"));
     uid = static_cast<uid_t>(u);
   }
-  const Json& g = Field(Field(spec, "securityContext"), "fsGroup");
+  const Json& g = kube::Member(kube::Member(spec, "securityContext"), "fsGroup");
   if (g.is_number_integer()) {
     if (g.get<int64_t>() < 0) {
       return absl::InvalidArgumentError(absl::StrCat("pod ", id.String(), ": negative fsGroup"));
@@ -55,8 +49,8 @@ absl::StatusOr<Checkpoint> MakeCheckpoint(const Json& parent, const kube::Object
   cp.id = IdOf(parent);
   LB_RETURN_IF_ERROR(kube::ValidateObjectName("pod namespace", cp.id.ns));
   LB_RETURN_IF_ERROR(kube::ValidateObjectName("pod name", cp.id.name));
-  const Json& meta = Field(parent, "metadata");
-  const Json& spec = Field(parent, "spec");
+  const Json& meta = kube::Member(parent, "metadata");
+  const Json& spec = kube::Member(parent, "spec");
   if (!spec.is_object()) {
     return absl::InvalidArgumentError(absl::StrCat("pod ", cp.id.String(), " has no spec"));
   }
@@ -83,7 +77,7 @@ absl::StatusOr<Checkpoint> MakeCheckpoint(const Json& parent, const kube::Object
     return kube::VolumeDir{dir.string(), dir.string()};
   };
   Json static_meta = {{"name", cp.id.name}, {"namespace", cp.id.ns}};
-  if (Field(meta, "labels").is_object() && !Field(meta, "labels").empty()) {
+  if (kube::Member(meta, "labels").is_object() && !kube::Member(meta, "labels").empty()) {
     static_meta["labels"] = meta["labels"];
   }
   // Downward-API files see the pod as it runs from the checkpoint.
@@ -102,7 +96,7 @@ absl::StatusOr<Checkpoint> MakeCheckpoint(const Json& parent, const kube::Object
   }
 
   Json owner = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", cp.id.name}, {"controller", true}};
-  if (Field(meta, "uid").is_string()) owner["uid"] = meta["uid"];
+  if (kube::Member(meta, "uid").is_string()) owner["uid"] = meta["uid"];
   static_meta["ownerReferences"] = Json::array({owner});
   cp.pod = {{"apiVersion", "v1"}, {"kind", "Pod"}, {"metadata", std::move(static_meta)},
             {"spec", std::move(sp.spec)}};

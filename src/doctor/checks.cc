@@ -22,32 +22,26 @@ namespace lifeboat::doctor {
 
 namespace {
 
-const Json& Field(const Json& obj, const char* key) {
-  static const Json kNull;
-  if (!obj.is_object()) return kNull;
-  auto it = obj.find(key);
-  return it == obj.end() ? kNull : *it;
-}
 
 std::string Str(const Json& obj, const char* key) {
-  const Json& v = Field(obj, key);
+  const Json& v = kube::Member(obj, key);
   return v.is_string() ? v.get<std::string>() : "";
 }
 
-std::string NameOf(const Json& pod) { return Str(Field(pod, "metadata"), "name"); }
+std::string NameOf(const Json& pod) { return Str(kube::Member(pod, "metadata"), "name"); }
 
 // Running, Ready, and not being deleted.
 bool Healthy(const Json& pod, std::string* why) {
-  if (!Field(Field(pod, "metadata"), "deletionTimestamp").is_null()) {
+  if (!kube::Member(kube::Member(pod, "metadata"), "deletionTimestamp").is_null()) {
     *why = "is being deleted";
     return false;
   }
-  std::string phase = Str(Field(pod, "status"), "phase");
+  std::string phase = Str(kube::Member(pod, "status"), "phase");
   if (phase != "Running") {
     *why = absl::StrCat("is ", phase.empty() ? "in no phase" : phase, ", not Running");
     return false;
   }
-  const Json& conds = Field(Field(pod, "status"), "conditions");
+  const Json& conds = kube::Member(kube::Member(pod, "status"), "conditions");
   if (conds.is_array()) {
     for (const auto& c : conds) {
       if (Str(c, "type") == "Ready") {
@@ -86,18 +80,18 @@ std::string Days(absl::Duration d) {
 // ---- Coverage ----------------------------------------------------------------------------------
 
 bool Selector::Matches(const Json& pod) const {
-  const Json& labels = Field(Field(pod, "metadata"), "labels");
+  const Json& labels = kube::Member(kube::Member(pod, "metadata"), "labels");
   return Str(labels, key.c_str()) == value && !key.empty();
 }
 
 std::vector<Finding> CheckCoverage(const Json& pods, const Selector& checkpointers) {
   std::map<std::string, std::vector<std::string>> parents;            // node -> parent pods
   std::map<std::string, std::vector<const Json*>> checkpointer_pods;  // node -> checkpointer pods
-  const Json& items = pods.is_array() ? pods : Field(pods, "items");
+  const Json& items = pods.is_array() ? pods : kube::Member(pods, "items");
   bool any_parent = false;
   for (const auto& pod : items) {
-    std::string node = Str(Field(pod, "spec"), "nodeName");
-    std::string phase = Str(Field(pod, "status"), "phase");
+    std::string node = Str(kube::Member(pod, "spec"), "nodeName");
+    std::string phase = Str(kube::Member(pod, "status"), "phase");
     if (phase == "Succeeded" || phase == "Failed") continue;
     // A checkpoint's mirror pod (checkpoint-of) is neither a parent nor a real checkpointer: a
     // checkpointer running from its own checkpoint with no DaemonSet pod removes its checkpoints.
@@ -168,11 +162,11 @@ std::vector<Finding> CheckCoverage(const Json& pods, const Selector& checkpointe
 
 std::vector<const Json*> ParentsOnNode(const Json& pods, const std::string& node) {
   std::vector<const Json*> out;
-  const Json& items = pods.is_array() ? pods : Field(pods, "items");
+  const Json& items = pods.is_array() ? pods : kube::Member(pods, "items");
   for (const auto& pod : items) {
-    std::string phase = Str(Field(pod, "status"), "phase");
+    std::string phase = Str(kube::Member(pod, "status"), "phase");
     if (phase == "Succeeded" || phase == "Failed") continue;
-    if (Str(Field(pod, "spec"), "nodeName") == node && checkpoint::IsParent(pod))
+    if (Str(kube::Member(pod, "spec"), "nodeName") == node && checkpoint::IsParent(pod))
       out.push_back(&pod);
   }
   return out;
@@ -210,8 +204,8 @@ namespace {
 void CompareImages(const Json& want_spec, const Json& have_spec,
                    std::vector<std::string>& problems) {
   for (const char* list : {"initContainers", "containers"}) {
-    const Json& want = Field(want_spec, list);
-    const Json& have = Field(have_spec, list);
+    const Json& want = kube::Member(want_spec, list);
+    const Json& have = kube::Member(have_spec, list);
     if (!want.is_array()) continue;
     for (const auto& c : want) {
       std::string name = Str(c, "name");
@@ -285,13 +279,13 @@ std::vector<Finding> CheckCheckpoints(const std::string& node,
                      "delete it; the checkpointer writes a new one on its next tick"});
       continue;
     }
-    const Json& annotations = Field(Field(*have, "metadata"), "annotations");
+    const Json& annotations = kube::Member(kube::Member(*have, "metadata"), "annotations");
     if (checkpoint::IdOf(*have) != id ||
         Str(annotations, std::string(checkpoint::kCheckpointOfAnnotation).c_str()) != id.name) {
       problems.push_back(
           absl::StrCat("the manifest does not say it is the checkpoint of ", id.name));
     }
-    std::vector<std::string> refs = kube::ApiObjectReferences(Field(*have, "spec"));
+    std::vector<std::string> refs = kube::ApiObjectReferences(kube::Member(*have, "spec"));
     if (!refs.empty()) {
       problems.push_back(absl::StrCat("not a valid static pod: ", absl::StrJoin(refs, "; ")));
     }
@@ -333,7 +327,7 @@ std::vector<Finding> CheckCheckpoints(const std::string& node,
       if (level == Level::kOk) level = Level::kWarn;
     } else {
       std::vector<std::string> stale;
-      CompareImages(Field(want->pod, "spec"), Field(*have, "spec"), stale);
+      CompareImages(kube::Member(want->pod, "spec"), kube::Member(*have, "spec"), stale);
       if (stale.empty()) {
         std::string diff = FirstDifference(want->pod, *have);
         if (!diff.empty())
@@ -579,7 +573,7 @@ std::vector<PemSource> CertificatesIn(const recovery::ClusterObjects& objects,
                                       const std::string& ns) {
   std::vector<PemSource> out;
   for (const auto& [name, secret] : objects.secrets) {
-    const Json& data = Field(secret, "data");
+    const Json& data = kube::Member(secret, "data");
     if (!data.is_object()) continue;
     for (auto it = data.begin(); it != data.end(); ++it) {
       std::string decoded;
@@ -591,7 +585,7 @@ std::vector<PemSource> CertificatesIn(const recovery::ClusterObjects& objects,
     }
   }
   for (const auto& [name, cm] : objects.config_maps) {
-    const Json& data = Field(cm, "data");
+    const Json& data = kube::Member(cm, "data");
     if (!data.is_object()) continue;
     for (auto it = data.begin(); it != data.end(); ++it) {
       if (it.value().is_string() && absl::StrContains(it.value().get<std::string>(), kBeginCert)) {

@@ -14,6 +14,15 @@ namespace lifeboat::kube {
 
 using Json = nlohmann::json;
 
+// obj[key] when `obj` is an object holding `key`, else a null: reads a field of an object from
+// the API without creating it and without throwing on a missing or mistyped parent.
+inline const Json& Member(const Json& obj, const char* key) {
+  static const Json kNull;
+  if (!obj.is_object()) return kNull;
+  auto it = obj.find(key);
+  return it == obj.end() ? kNull : *it;
+}
+
 // Parses a single JSON document. InvalidArgument with the parser's position on bad input.
 absl::StatusOr<Json> ParseJson(absl::string_view text);
 
