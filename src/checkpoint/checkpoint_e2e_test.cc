@@ -246,7 +246,25 @@ TEST_F(CheckpointE2ETest, InactiveCheckpointsAppearAndOwnIsActive) {
   fs::path bundle = secrets_ / "kube-system" / apiserver_pod_ / "_projected" / "bundle";
   EXPECT_TRUE(fs::exists(bundle / "controller-manager" / "ca.crt"));
   EXPECT_TRUE(fs::exists(bundle / "labels"));
-  EXPECT_FALSE(fs::exists(bundle / "token")) << "service account tokens are not checkpointed";
+  // The projected service-account token: a token the checkpointer requested for the parent's
+  // service account, bound to the parent pod, that the API server accepts (TokenReview).
+  ASSERT_TRUE(fs::exists(bundle / "token")) << "the projection's token is checkpointed";
+  EXPECT_EQ(Mode(bundle / "token"), 0600u);
+  kube::Json review = {{"apiVersion", "authentication.k8s.io/v1"},
+                       {"kind", "TokenReview"},
+                       {"spec", {{"token", Read(bundle / "token")}}}};
+  const fs::path review_file = fs::path(tb_->dir()) / "tokenreview.json";
+  std::ofstream(review_file) << review.dump();
+  auto reviewed = Kubectl({"create", "-f", review_file.string(), "-o", "json"});
+  ASSERT_TRUE(reviewed.ok()) << reviewed.status();
+  auto status = kube::ParseJson(*reviewed);
+  ASSERT_TRUE(status.ok()) << *reviewed;
+  EXPECT_EQ((*status)["status"].value("authenticated", false), true) << *reviewed;
+  EXPECT_EQ((*status)["status"]["user"].value("username", ""), "system:serviceaccount:kube-system:default")
+      << *reviewed;
+  EXPECT_EQ((*status)["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"],
+            kube::Json::array({apiserver_pod_}))
+      << "bound to the parent pod: " << *reviewed;
 
   // The kubelet runs our own checkpoint and the API server accepts its mirror pod.
   EXPECT_TRUE(WaitFor([&] { return Kubectl({"-n", "kube-system", "get", "pod", self_pod_ + "-node-1"}).ok(); },
