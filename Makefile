@@ -4,7 +4,7 @@ SANITIZE_BUILD ?= build-asan
 JOBS ?= $(shell nproc)
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=RelWithDebInfo
 
-.PHONY: all deps deps-test deps-testbed build build-tests test unit test-sanitize demo demo-live \
+.PHONY: all deps deps-test deps-testbed build build-tests test unit test-sanitize test-stress demo demo-live \
 	demo-real testbed bench bench-etcd clean
 
 all: build
@@ -47,6 +47,11 @@ test-sanitize: deps-test testbed
 	cd $(SANITIZE_BUILD) && ASAN_OPTIONS=$${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1} \
 	  UBSAN_OPTIONS=$${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1} \
 	  ctest --output-on-failure -LE e2e -j $(JOBS)
+
+# The busy-machine check: the whole suite three times in a row while stress-ng loads every core.
+test-stress: build-tests testbed
+	@./scripts/install-deps.sh --stress
+	@./scripts/test-stress.sh $(BUILD)
 
 demo: build
 	@./scripts/demo.sh

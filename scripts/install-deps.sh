@@ -6,6 +6,7 @@
 #   scripts/install-deps.sh --test      and to build and run the unit and integration tests
 #   scripts/install-deps.sh --testbed   and to build and run the Kubernetes test bed (`make test`,
 #                                       `make demo-live`, `make bench`)
+#   scripts/install-deps.sh --stress    and stress-ng, for `make test-stress`
 set -euo pipefail
 
 # The C++ build: compiler, CMake and the libraries the binaries link.
@@ -32,7 +33,8 @@ case "${1:-}" in
   "") ;;
   --test) want+=("${TEST_PACKAGES[@]}") ;;
   --testbed) want+=("${TEST_PACKAGES[@]}" "${TESTBED_PACKAGES[@]}") ;;
-  *) echo "usage: $0 [--test|--testbed]" >&2; exit 2 ;;
+  --stress) want+=("${TEST_PACKAGES[@]}" "${TESTBED_PACKAGES[@]}" stress-ng) ;;
+  *) echo "usage: $0 [--test|--testbed|--stress]" >&2; exit 2 ;;
 esac
 
 missing=()
