@@ -68,7 +68,9 @@ class CheckpointE2ETest : public ::testing::Test {
     ASSERT_TRUE(tb.ok()) << tb.status();
     tb_ = *std::move(tb);
     ASSERT_TRUE(tb_->Script("load-fixture", {"--wait-running"}).ok());
-    ASSERT_TRUE(Kubectl({"apply", "-f", std::string(LIFEBOAT_SOURCE_DIR) + "/deploy/pod-checkpointer-rbac.yaml"}).ok());
+    ASSERT_TRUE(Kubectl({"apply", "-f",
+                         std::string(LIFEBOAT_SOURCE_DIR) + "/deploy/pod-checkpointer-rbac.yaml"})
+                    .ok());
     work_ = fs::path(tb_->dir()) / "checkpointer";
     fs::create_directories(work_);
     manifests_ = tb_->Env("NODE_1_MANIFESTS");
@@ -100,8 +102,9 @@ class CheckpointE2ETest : public ::testing::Test {
   // The running pod of a control-plane app; not the mirror pod of an active checkpoint (which
   // carries the same labels and is named <pod>-node-1).
   std::string PodName(const std::string& app) {
-    auto out = Kubectl({"-n", "kube-system", "get", "pods", "-l", "k8s-app=" + app, "--field-selector",
-                        "status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"});
+    auto out =
+        Kubectl({"-n", "kube-system", "get", "pods", "-l", "k8s-app=" + app, "--field-selector",
+                 "status.phase=Running", "-o", "jsonpath={.items[*].metadata.name}"});
     if (!out.ok()) return "";
     for (absl::string_view name : absl::StrSplit(*out, ' ', absl::SkipEmpty())) {
       if (!absl::EndsWith(name, "-node-1")) return std::string(name);
@@ -116,34 +119,43 @@ class CheckpointE2ETest : public ::testing::Test {
   // /var/run/secrets/kubernetes.io/serviceaccount), one unnamed context, no current-context.
   void WriteKubeconfig() {
     std::string token;
-    ASSERT_TRUE(WaitFor([&] {
-      auto t = Kubectl({"-n", "kube-system", "get", "secret", "pod-checkpointer-token", "-o", "jsonpath={.data.token}"});
-      return t.ok() && !t->empty() && absl::Base64Unescape(*t, &token);
-    }, Ms(30000)));
+    ASSERT_TRUE(WaitFor(
+        [&] {
+          auto t = Kubectl({"-n", "kube-system", "get", "secret", "pod-checkpointer-token", "-o",
+                            "jsonpath={.data.token}"});
+          return t.ok() && !t->empty() && absl::Base64Unescape(*t, &token);
+        },
+        Ms(30000)));
     std::string ca;
     ASSERT_TRUE(absl::Base64Unescape(
-        *Kubectl({"config", "view", "--raw", "-o", "jsonpath={.clusters[0].cluster.certificate-authority-data}"}), &ca));
+        *Kubectl({"config", "view", "--raw", "-o",
+                  "jsonpath={.clusters[0].cluster.certificate-authority-data}"}),
+        &ca));
     fs::path sa = work_ / "serviceaccount";
     fs::create_directories(sa);
     std::ofstream(sa / "token") << token;
     std::ofstream(sa / "ca.crt") << ca;
     kubeconfig_ = work_ / "kubeconfig";
-    std::ofstream(kubeconfig_) << "apiVersion: v1\nclusters:\n- name: local\n  cluster:\n    server: "
-                               << tb_->Env("APISERVER_URL") << "\n    certificate-authority: " << (sa / "ca.crt").string()
-                               << "\nusers:\n- name: service-account\n  user:\n    # Use service account token\n"
-                               << "    tokenFile: " << (sa / "token").string()
-                               << "\ncontexts:\n- context:\n    cluster: local\n    user: service-account\n";
+    std::ofstream(kubeconfig_)
+        << "apiVersion: v1\nclusters:\n- name: local\n  cluster:\n    server: "
+        << tb_->Env("APISERVER_URL") << "\n    certificate-authority: " << (sa / "ca.crt").string()
+        << "\nusers:\n- name: service-account\n  user:\n    # Use service account token\n"
+        << "    tokenFile: " << (sa / "token").string()
+        << "\ncontexts:\n- context:\n    cluster: local\n    user: service-account\n";
   }
 
   std::vector<std::string> CheckpointerArgs(const std::vector<std::string>& extra = {}) {
     std::vector<std::string> argv = {
-        "env", "NODE_NAME=node-1", "POD_NAME=" + self_pod_, "POD_NAMESPACE=kube-system", "HOST_IP=127.0.0.1",
+        "env", "NODE_NAME=node-1", "POD_NAME=" + self_pod_, "POD_NAMESPACE=kube-system",
+        "HOST_IP=127.0.0.1",
         LifeboatBinary("checkpoint"),  // the upstream image's entry point
         "--lock-file=" + (work_ / "lock").string(), "--kubeconfig=" + kubeconfig_.string(),
         "--container-runtime-endpoint=unix://" + tb_->Env("NODE_1_CRI_SOCKET"),
         "--runtime-request-timeout=5s", "--checkpoint-grace-period=5s",
-        "--inactive-manifest-dir=" + inactive_.string(), "--pod-manifest-path=" + manifests_.string(),
-        "--checkpoint-secrets-dir=" + secrets_.string(), "--checkpoint-configmaps-dir=" + configmaps_.string(),
+        "--inactive-manifest-dir=" + inactive_.string(),
+        "--pod-manifest-path=" + manifests_.string(),
+        "--checkpoint-secrets-dir=" + secrets_.string(),
+        "--checkpoint-configmaps-dir=" + configmaps_.string(),
         "--kubelet-port=" + tb_->Env("NODE_1_PORT"),
         // The secure port only, verified with the kubelet's own self-signed pair (as on a node).
         "--kubelet-certificate-authority=" + tb_->Env("NODE_1_ROOT") + "/pki/kubelet.crt",
@@ -174,13 +186,15 @@ class CheckpointE2ETest : public ::testing::Test {
   fs::path Inactive(const std::string& pod) { return inactive_ / ("kube-system-" + pod + ".json"); }
   fs::path Active(const std::string& pod) { return manifests_ / ("kube-system-" + pod + ".json"); }
   bool CheckpointsWritten() {
-    return fs::exists(Inactive(apiserver_pod_)) && fs::exists(Inactive(self_pod_)) && fs::exists(Active(self_pod_));
+    return fs::exists(Inactive(apiserver_pod_)) && fs::exists(Inactive(self_pod_)) &&
+           fs::exists(Active(self_pod_));
   }
 
   // What the node's kubelet and runtime run: pods from /pods (read-only port), and over CRI.
   std::set<std::string> KubeletPods() {
     std::set<std::string> out;
-    auto list = kube::ParseJson(Http("http://127.0.0.1:" + tb_->Env("NODE_1_READONLY_PORT") + "/pods"));
+    auto list =
+        kube::ParseJson(Http("http://127.0.0.1:" + tb_->Env("NODE_1_READONLY_PORT") + "/pods"));
     if (!list.ok()) return out;
     for (const auto& p : (*list)["items"]) out.insert(p["metadata"].value("name", ""));
     return out;
@@ -203,8 +217,9 @@ class CheckpointE2ETest : public ::testing::Test {
     auto at = log.rfind("starting: ");
     ASSERT_NE(at, std::string::npos);
     std::string cmd = log.substr(at + 10, log.find('\n', at) - at - 10);
-    std::vector<std::string> argv = {"env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
-                                     "HOME=" + std::string(getenv("HOME")), "LANG=C.UTF-8"};
+    std::vector<std::string> argv = {
+        "env", "-i", "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin",
+        "HOME=" + std::string(getenv("HOME")), "LANG=C.UTF-8"};
     for (absl::string_view w : absl::StrSplit(cmd, ' ', absl::SkipEmpty())) argv.emplace_back(w);
     node_ = std::make_unique<Subprocess>(argv, (work_ / "node-1-rebooted.log").string());
   }
@@ -230,7 +245,8 @@ TEST_F(CheckpointE2ETest, InactiveCheckpointsAppearAndOwnIsActive) {
   auto pod = kube::ParseJson(Read(Inactive(apiserver_pod_)));
   ASSERT_TRUE(pod.ok());
   EXPECT_TRUE(kube::ApiObjectReferences((*pod)["spec"]).empty()) << (*pod)["spec"].dump();
-  EXPECT_EQ((*pod)["metadata"]["annotations"][std::string(kCheckpointOfAnnotation)], apiserver_pod_);
+  EXPECT_EQ((*pod)["metadata"]["annotations"][std::string(kCheckpointOfAnnotation)],
+            apiserver_pod_);
   EXPECT_FALSE((*pod)["spec"].contains("affinity"));
   // Secrets: etcd-client has defaultMode 0400 and items; the pod runs as 65534.
   fs::path etcd = secrets_ / "kube-system" / apiserver_pod_ / "etcd-client";
@@ -241,8 +257,10 @@ TEST_F(CheckpointE2ETest, InactiveCheckpointsAppearAndOwnIsActive) {
     EXPECT_EQ(st.st_uid, 65534u);
   }
   EXPECT_EQ(Mode(etcd), 0700u);
-  EXPECT_EQ(Mode(secrets_ / "kube-system" / apiserver_pod_ / "kube-apiserver" / "apiserver.key"), 0600u);
-  EXPECT_TRUE(fs::exists(configmaps_ / "kube-system" / apiserver_pod_ / "kube-apiserver-config" / "audit-policy.yaml"));
+  EXPECT_EQ(Mode(secrets_ / "kube-system" / apiserver_pod_ / "kube-apiserver" / "apiserver.key"),
+            0600u);
+  EXPECT_TRUE(fs::exists(configmaps_ / "kube-system" / apiserver_pod_ / "kube-apiserver-config" /
+                         "audit-policy.yaml"));
   fs::path bundle = secrets_ / "kube-system" / apiserver_pod_ / "_projected" / "bundle";
   EXPECT_TRUE(fs::exists(bundle / "controller-manager" / "ca.crt"));
   EXPECT_TRUE(fs::exists(bundle / "labels"));
@@ -260,28 +278,40 @@ TEST_F(CheckpointE2ETest, InactiveCheckpointsAppearAndOwnIsActive) {
   auto status = kube::ParseJson(*reviewed);
   ASSERT_TRUE(status.ok()) << *reviewed;
   EXPECT_EQ((*status)["status"].value("authenticated", false), true) << *reviewed;
-  EXPECT_EQ((*status)["status"]["user"].value("username", ""), "system:serviceaccount:kube-system:default")
+  EXPECT_EQ((*status)["status"]["user"].value("username", ""),
+            "system:serviceaccount:kube-system:default")
       << *reviewed;
   EXPECT_EQ((*status)["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"],
             kube::Json::array({apiserver_pod_}))
       << "bound to the parent pod: " << *reviewed;
 
   // The kubelet runs our own checkpoint and the API server accepts its mirror pod.
-  EXPECT_TRUE(WaitFor([&] { return Kubectl({"-n", "kube-system", "get", "pod", self_pod_ + "-node-1"}).ok(); },
-                      Ms(30000)));
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        return Kubectl({"-n", "kube-system", "get", "pod", self_pod_ + "-node-1"}).ok();
+      },
+      Ms(30000)));
   // The service account's RBAC is enough for the kubelet's secure port.
-  EXPECT_NE(checkpointer_->Output().find("reading the kubelet's pods from https://"), std::string::npos)
+  EXPECT_NE(checkpointer_->Output().find("reading the kubelet's pods from https://"),
+            std::string::npos)
       << checkpointer_->Output();
   EXPECT_NE(checkpointer_->Output().find("runtime.v1alpha2"), std::string::npos);
   int port = MetricsPort();
   ASSERT_GT(port, 0);
   EXPECT_EQ(Http("http://127.0.0.1:" + std::to_string(port) + "/healthz"), "ok");
   std::string metrics = Http("http://127.0.0.1:" + std::to_string(port) + "/metrics");
-  EXPECT_NE(metrics.find("lifeboat_checkpointer_checkpoints{state=\"inactive\"} 1"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("lifeboat_checkpointer_checkpoints{state=\"active\"} 1"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("lifeboat_checkpointer_errors_total{source=\"runtime\"} 0"), std::string::npos) << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_checkpoints{state=\"inactive\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_checkpoints{state=\"active\"} 1"),
+            std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_errors_total{source=\"runtime\"} 0"),
+            std::string::npos)
+      << metrics;
   // The DaemonSet of deploy/ is accepted by the API server as it stands.
-  auto dry = Kubectl({"apply", "--dry-run=server", "-f", std::string(LIFEBOAT_SOURCE_DIR) + "/deploy/pod-checkpointer.yaml"});
+  auto dry = Kubectl({"apply", "--dry-run=server", "-f",
+                      std::string(LIFEBOAT_SOURCE_DIR) + "/deploy/pod-checkpointer.yaml"});
   EXPECT_TRUE(dry.ok()) << dry.status();
   StopCheckpointer();
 }
@@ -304,7 +334,8 @@ TEST_F(CheckpointE2ETest, ApiDownAndNodeRebootActivatesTheApiServerCheckpoint) {
   std::string static_name = apiserver_pod_ + "-node-1";
   EXPECT_TRUE(WaitFor([&] { return KubeletPods().count(static_name) > 0; }, Ms(30000)));
   EXPECT_TRUE(WaitFor([&] { return RuntimePods().count(static_name) > 0; }, Ms(30000)));
-  EXPECT_TRUE(RuntimePods().count(self_pod_ + "-node-1")) << "and the checkpointer's own checkpoint";
+  EXPECT_TRUE(RuntimePods().count(self_pod_ + "-node-1"))
+      << "and the checkpointer's own checkpoint";
 }
 
 // 3. The API server back and the parent running again: the checkpoint is deactivated.
@@ -313,19 +344,24 @@ TEST_F(CheckpointE2ETest, ApiBackAndParentRunningDeactivates) {
   ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
   ASSERT_TRUE(tb_->Script("stop", {"apiserver"}).ok());
   RebootNodeWithoutApi();
-  ASSERT_TRUE(WaitFor([&] { return fs::exists(Active(apiserver_pod_)); }, Ms(20000))) << checkpointer_->Output();
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(Active(apiserver_pod_)); }, Ms(20000)))
+      << checkpointer_->Output();
   ASSERT_TRUE(tb_->Script("start", {"apiserver"}).ok());
   // The kubelet learns its pods from the API again. While the checkpoint holds the API server's
   // host port, the kubelet refuses the old DaemonSet pod, which the DaemonSet controller then
   // replaces: upstream's semantics deactivate the checkpoint once its parent runs, or once the
   // parent is gone from the API for the grace period (then the replacement runs).
   std::string parent;
-  ASSERT_TRUE(WaitFor([&] {
-    parent = PodName("kube-apiserver");
-    return !parent.empty() && RuntimePods().count(parent) > 0 && !fs::exists(Active(apiserver_pod_));
-  }, Ms(120000))) << checkpointer_->Output();
-  std::cout << "API server pod after recovery: " << parent << (parent == apiserver_pod_ ? " (the same)" : " (replaced)")
-            << std::endl;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        parent = PodName("kube-apiserver");
+        return !parent.empty() && RuntimePods().count(parent) > 0 &&
+               !fs::exists(Active(apiserver_pod_));
+      },
+      Ms(120000)))
+      << checkpointer_->Output();
+  std::cout << "API server pod after recovery: " << parent
+            << (parent == apiserver_pod_ ? " (the same)" : " (replaced)") << std::endl;
   // The rebooted kubelet may also have refused the checkpointer's own DaemonSet pod, which the
   // DaemonSet controller then replaced: the process running under the old POD_NAME saw its parent
   // gone and, as upstream, removed every checkpoint. A DaemonSet starts the replacement under the
@@ -337,17 +373,22 @@ TEST_F(CheckpointE2ETest, ApiBackAndParentRunningDeactivates) {
     self_pod_ = self_now;
     StartCheckpointer();
   }
-  EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(parent)) && !fs::exists(Active(parent)); }, Ms(20000)))
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(parent)) && !fs::exists(Active(parent)); },
+                      Ms(20000)))
       << checkpointer_->Output();
-  EXPECT_TRUE(WaitFor([&] { return fs::exists(Active(self_pod_)); }, Ms(20000))) << checkpointer_->Output();
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(Active(self_pod_)); }, Ms(20000)))
+      << checkpointer_->Output();
   EXPECT_TRUE(WaitFor([&] { return JsonFiles(manifests_).size() == 1; }, Ms(20000)))
       << "only our own checkpoint stays active";
-  EXPECT_TRUE(WaitFor([&] {
-    for (const auto& p : RuntimePods()) {
-      if (absl::StartsWith(p, "kube-apiserver-") && absl::EndsWith(p, "-node-1")) return false;
-    }
-    return true;
-  }, Ms(30000))) << "the kubelet stopped the static copy";
+  EXPECT_TRUE(WaitFor(
+      [&] {
+        for (const auto& p : RuntimePods()) {
+          if (absl::StartsWith(p, "kube-apiserver-") && absl::EndsWith(p, "-node-1")) return false;
+        }
+        return true;
+      },
+      Ms(30000)))
+      << "the kubelet stopped the static copy";
 }
 
 // 4. Parent deleted in the API: its checkpoint and files are removed after the grace period.
@@ -363,31 +404,40 @@ TEST_F(CheckpointE2ETest, DeletedParentRemovedAfterGracePeriod) {
   // that found it started, and the checkpoint was gone from disk when the check that saw it gone
   // ended.
   bool left_api = false;
-  ASSERT_TRUE(WaitFor([&] {
-    if (!left_api) {
-      auto before = std::chrono::steady_clock::now();
-      if (Kubectl({"-n", "kube-system", "get", "pod", old}).ok()) {
-        last_in_api = before;
-      } else {
-        left_api = true;
-      }
-    }
-    if (fs::exists(Inactive(old))) return false;
-    gone_from_disk = std::chrono::steady_clock::now();
-    return true;
-  }, Ms(90000), Ms(100))) << checkpointer_->Output();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        if (!left_api) {
+          auto before = std::chrono::steady_clock::now();
+          if (Kubectl({"-n", "kube-system", "get", "pod", old}).ok()) {
+            last_in_api = before;
+          } else {
+            left_api = true;
+          }
+        }
+        if (fs::exists(Inactive(old))) return false;
+        gone_from_disk = std::chrono::steady_clock::now();
+        return true;
+      },
+      Ms(90000), Ms(100)))
+      << checkpointer_->Output();
   ASSERT_TRUE(left_api);
   auto after = std::chrono::duration_cast<Ms>(gone_from_disk - last_in_api).count();
-  std::cout << "checkpoint removed at most " << after << " ms after its parent left the API (grace 5 s)"
-            << std::endl;
+  std::cout << "checkpoint removed at most " << after
+            << " ms after its parent left the API (grace 5 s)" << std::endl;
   EXPECT_GE(after, 4000) << "not before the grace period";
   EXPECT_FALSE(fs::exists(secrets_ / "kube-system" / old));
   EXPECT_FALSE(fs::exists(configmaps_ / "kube-system" / old));
   EXPECT_FALSE(fs::exists(Active(old)));
   // The DaemonSet's replacement gets a checkpoint of its own.
   std::string fresh;
-  ASSERT_TRUE(WaitFor([&] { fresh = PodName("kube-apiserver"); return !fresh.empty() && fresh != old; }, Ms(60000)));
-  EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(fresh)); }, Ms(20000))) << checkpointer_->Output();
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        fresh = PodName("kube-apiserver");
+        return !fresh.empty() && fresh != old;
+      },
+      Ms(60000)));
+  EXPECT_TRUE(WaitFor([&] { return fs::exists(Inactive(fresh)); }, Ms(20000)))
+      << checkpointer_->Output();
 }
 
 // 5. Runtime unreachable while the API is up: nothing is activated (upstream would activate
@@ -396,15 +446,18 @@ TEST_F(CheckpointE2ETest, UnreachableRuntimeActivatesNothing) {
   StartCheckpointer();
   ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
   StopCheckpointer();
-  StartCheckpointer({"--container-runtime-endpoint=unix://" + (work_ / "no-runtime.sock").string()});
+  StartCheckpointer(
+      {"--container-runtime-endpoint=unix://" + (work_ / "no-runtime.sock").string()});
   ASSERT_TRUE(checkpointer_->WaitForOutput("container runtime", 10000)) << checkpointer_->Output();
   std::this_thread::sleep_for(Ms(5000));
   EXPECT_FALSE(fs::exists(Active(apiserver_pod_))) << checkpointer_->Output();
   EXPECT_EQ(JsonFiles(manifests_), std::set<std::string>{Active(self_pod_).filename().string()});
   int port = MetricsPort();
   std::string metrics = Http("http://127.0.0.1:" + std::to_string(port) + "/metrics");
-  EXPECT_EQ(metrics.find("lifeboat_checkpointer_frozen_ticks_total 0"), std::string::npos) << metrics;
-  EXPECT_NE(metrics.find("lifeboat_checkpointer_activations_total 0"), std::string::npos) << metrics;
+  EXPECT_EQ(metrics.find("lifeboat_checkpointer_frozen_ticks_total 0"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("lifeboat_checkpointer_activations_total 0"), std::string::npos)
+      << metrics;
   EXPECT_NE(checkpointer_->Output().find("no checkpoint changes state"), std::string::npos);
   StopCheckpointer();
 }
@@ -413,8 +466,11 @@ TEST_F(CheckpointE2ETest, UnreachableRuntimeActivatesNothing) {
 TEST_F(CheckpointE2ETest, OwnDaemonSetRemovedRemovesAllOwnLast) {
   StartCheckpointer();
   ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
-  ASSERT_TRUE(Kubectl({"-n", "kube-system", "delete", "daemonset", "pod-checkpointer", "--wait=false"}).ok());
-  ASSERT_TRUE(WaitFor([&] { return JsonFiles(inactive_).empty() && JsonFiles(manifests_).empty(); }, Ms(120000)))
+  ASSERT_TRUE(
+      Kubectl({"-n", "kube-system", "delete", "daemonset", "pod-checkpointer", "--wait=false"})
+          .ok());
+  ASSERT_TRUE(WaitFor([&] { return JsonFiles(inactive_).empty() && JsonFiles(manifests_).empty(); },
+                      Ms(120000)))
       << checkpointer_->Output();
   std::string out = checkpointer_->Output();
   auto other = out.find("checkpoint kube-system/" + apiserver_pod_ + " removed");
@@ -495,9 +551,10 @@ class CheckpointTls13E2ETest : public CheckpointE2ETest {
 
 TEST_F(CheckpointTls13E2ETest, CheckpointsAreWrittenAgainstATls13OnlyApiServer) {
   // The premise: this API server does not speak TLS 1.2.
-  auto tls12 = RunProcess({"sh", "-c",
-                           "openssl s_client -tls1_2 -connect 127.0.0.1:" + tb_->Env("APISERVER_PORT") +
-                               " </dev/null"});
+  auto tls12 =
+      RunProcess({"sh", "-c",
+                  "openssl s_client -tls1_2 -connect 127.0.0.1:" + tb_->Env("APISERVER_PORT") +
+                      " </dev/null"});
   EXPECT_NE(tls12.exit_code, 0) << tls12.out;
   StartCheckpointer();
   ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
@@ -507,18 +564,20 @@ TEST_F(CheckpointTls13E2ETest, CheckpointsAreWrittenAgainstATls13OnlyApiServer) 
 }
 
 TEST(CheckpointCliTest, UsageErrors) {
-  auto r = RunProcess({"env", "-u", "NODE_NAME", "-u", "POD_NAME", "-u", "POD_NAMESPACE", LifeboatBinary("checkpoint"),
-                       "--lock-file=/tmp/lifeboat-cli-test.lock"});
+  auto r = RunProcess({"env", "-u", "NODE_NAME", "-u", "POD_NAME", "-u", "POD_NAMESPACE",
+                       LifeboatBinary("checkpoint"), "--lock-file=/tmp/lifeboat-cli-test.lock"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
   EXPECT_NE(r.err.find("NODE_NAME, POD_NAME and POD_NAMESPACE"), std::string::npos) << r.err;
-  r = RunProcess({"env", "NODE_NAME=n", "POD_NAME=p", "POD_NAMESPACE=ns", LifeboatBinary(), "checkpoint",
-                  "--checkpoint-grace-period=soon"});
+  r = RunProcess({"env", "NODE_NAME=n", "POD_NAME=p", "POD_NAMESPACE=ns", LifeboatBinary(),
+                  "checkpoint", "--checkpoint-grace-period=soon"});
   EXPECT_EQ(r.exit_code, 2) << r.out << r.err;
-  EXPECT_NE(r.err.find("--checkpoint-grace-period=soon is not a duration"), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--checkpoint-grace-period=soon is not a duration"), std::string::npos)
+      << r.err;
   r = RunProcess({LifeboatBinary("checkpoint"), "--help"});
   EXPECT_EQ(r.exit_code, 0);
-  for (const char* flag : {"--lock-file", "--kubeconfig", "--container-runtime-endpoint", "--runtime-request-timeout",
-                           "--checkpoint-grace-period", "--pod-manifest-path", "--metrics-address", "--tick-period"}) {
+  for (const char* flag :
+       {"--lock-file", "--kubeconfig", "--container-runtime-endpoint", "--runtime-request-timeout",
+        "--checkpoint-grace-period", "--pod-manifest-path", "--metrics-address", "--tick-period"}) {
     EXPECT_NE(r.out.find(flag), std::string::npos) << flag;
   }
 }
