@@ -14,7 +14,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "checkpoint/checkpointer.h"
-#include "checkpoint/testing_sources.h"
+#include "testing/fake_sources.h"
 
 namespace lifeboat::checkpoint {
 namespace {
@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 // FakeSources re-encodes its pods on every call; a real kubelet answer is just bytes received,
 // and the API server's parents are what the watch last delivered (nothing per tick in steady
 // state). Keep both and rebuild them only when the test changes a pod.
-class BenchSources : public testing::FakeSources {
+class BenchSources : public lifeboat::testing::FakeSources {
  public:
   void Encode() {
     kubelet_ = std::string(*FakeSources::KubeletPods());

@@ -9,8 +9,8 @@
 
 #include "absl/strings/escaping.h"
 #include "base/file.h"
-#include "checkpoint/testing_sources.h"
 #include "gtest/gtest.h"
+#include "testing/fake_sources.h"
 #include "testing/faulty_file_ops.h"
 #include "testing/process.h"
 
@@ -19,7 +19,7 @@ namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::seconds;
-using testing::FakeSources;
+using lifeboat::testing::FakeSources;
 
 std::string Read(const fs::path& p) { return lifeboat::testing::ReadFile(p); }
 

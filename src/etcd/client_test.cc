@@ -19,6 +19,7 @@
 #include "gmock/gmock.h"
 #include "gtest/gtest.h"
 #include "testing/process.h"
+#include "testing/raw_server.h"
 
 namespace lifeboat::etcd {
 namespace {
@@ -27,6 +28,7 @@ using ::testing::ElementsAre;
 using testing::EtcdServer;
 using testing::EtcdServerOptions;
 using ::testing::HasSubstr;
+using lifeboat::testing::SilentServer;
 
 std::unique_ptr<EtcdServer> StartEtcd(bool tls) {
   EtcdServerOptions o;
@@ -61,29 +63,6 @@ std::vector<std::string> Keys(KvReader& r, absl::string_view prefix) {
   EXPECT_TRUE(st.ok()) << st;
   return keys;
 }
-
-// A socket that accepts TCP connections (the kernel completes them) but never says a word:
-// a hung server. Closed when the object dies.
-class SilentServer {
- public:
-  SilentServer() {
-    fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in addr{};
-    addr.sin_family = AF_INET;
-    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(fd_, reinterpret_cast<sockaddr*>(&addr), sizeof addr);
-    ::listen(fd_, 16);
-    socklen_t len = sizeof addr;
-    ::getsockname(fd_, reinterpret_cast<sockaddr*>(&addr), &len);
-    port_ = ntohs(addr.sin_port);
-  }
-  ~SilentServer() { ::close(fd_); }
-  int port() const { return port_; }
-
- private:
-  int fd_;
-  int port_;
-};
 
 TEST(EtcdClientTest, GetReadsWhatEtcdctlPutOverMutualTls) {
   auto etcd = StartEtcd(/*tls=*/true);

@@ -8,33 +8,24 @@
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/servers.h"
 
 namespace lifeboat::node {
 namespace {
 
+// An httplib server on a free loopback port, and a kubeconfig (with a token) that points to it.
 class ApiServer {
  public:
-  ApiServer() {
-    port_ = server_.bind_to_any_port("127.0.0.1");
-    thread_ = std::thread([this] { server_.listen_after_bind(); });
-  }
-  ~ApiServer() {
-    while (!server_.is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(5));
-    server_.stop();
-    thread_.join();
-  }
-  httplib::Server& server() { return server_; }
+  httplib::Server& server() { return running_.server(); }
   kube::Kubeconfig Config() {
     kube::Kubeconfig c;
-    c.server = "http://127.0.0.1:" + std::to_string(port_);
+    c.server = "http://127.0.0.1:" + std::to_string(running_.port());
     c.token = "t0k3n";
     return c;
   }
 
  private:
-  httplib::Server server_;
-  int port_;
-  std::thread thread_;
+  lifeboat::testing::Running<httplib::Server> running_{std::make_unique<httplib::Server>()};
 };
 
 TEST(ApiPodListerTest, WholePodsFromTheCacheForThisNode) {

@@ -7,12 +7,12 @@
 #include <thread>
 
 #include "gtest/gtest.h"
-#include "node/fake_cri.h"
+#include "testing/fake_cri.h"
 
 namespace lifeboat::node {
 namespace {
 
-using testing::FakeCri;
+using lifeboat::testing::FakeCri;
 
 class CriTest : public ::testing::Test {
  protected:

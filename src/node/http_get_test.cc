@@ -20,17 +20,19 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "node/test_servers.h"
 #include "testing/process.h"
+#include "testing/raw_server.h"
+#include "testing/servers.h"
 
 namespace lifeboat::node::internal {
 namespace {
 
 namespace fs = std::filesystem;
 using std::chrono::milliseconds;
-using testing::FreePort;
-using testing::Pki;
-using testing::Running;
+using lifeboat::testing::Pki;
+using lifeboat::testing::RawServer;
+using lifeboat::testing::Running;
+using lifeboat::testing::UnusedLoopbackPort;
 
 bool Contains(absl::string_view haystack, absl::string_view needle) {
   return haystack.find(needle) != absl::string_view::npos;
@@ -75,83 +77,6 @@ dated() {  # name start end
 dated expired 20200101000000Z 20200102000000Z
 dated future 20900101000000Z 20900102000000Z
 )";
-
-// A TCP server that answers each request head with whatever the test says, byte for byte, and
-// counts connections: for framing, keep-alive and misbehaving servers that httplib will not
-// imitate.
-class RawServer {
- public:
-  struct Reply {
-    std::string bytes;   // empty: no response
-    bool close = false;  // close the connection afterwards
-  };
-  // (request head, connection number from 1, request number on that connection from 1)
-  using Handler = std::function<Reply(const std::string&, int, int)>;
-
-  explicit RawServer(Handler handler) : handler_(std::move(handler)) {
-    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in a{};
-    a.sin_family = AF_INET;
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&a), sizeof a);
-    ::listen(listen_fd_, 16);
-    socklen_t len = sizeof a;
-    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&a), &len);
-    port_ = ntohs(a.sin_port);
-    thread_ = std::thread([this] { Loop(); });
-  }
-  ~RawServer() {
-    stop_ = true;
-    thread_.join();
-    ::close(listen_fd_);
-  }
-  int port() const { return port_; }
-  int connections() const { return connections_; }
-  std::string url(const std::string& path = "/") const {
-    return "http://127.0.0.1:" + std::to_string(port_) + path;
-  }
-
- private:
-  bool WaitReadable(int fd) {
-    while (!stop_) {
-      pollfd p{fd, POLLIN, 0};
-      if (::poll(&p, 1, 50) > 0) return true;
-    }
-    return false;
-  }
-  void Loop() {
-    while (WaitReadable(listen_fd_)) {
-      int c = ::accept(listen_fd_, nullptr, nullptr);
-      if (c < 0) continue;
-      int conn = ++connections_;
-      std::string in;
-      int requests = 0;
-      bool open = true;
-      while (open && WaitReadable(c)) {
-        char buf[4096];
-        ssize_t n = ::recv(c, buf, sizeof buf, 0);
-        if (n <= 0) break;
-        in.append(buf, n);
-        size_t end;
-        while (open && (end = in.find("\r\n\r\n")) != std::string::npos) {
-          std::string head = in.substr(0, end + 4);
-          in.erase(0, end + 4);
-          Reply r = handler_(head, conn, ++requests);
-          if (!r.bytes.empty()) ::send(c, r.bytes.data(), r.bytes.size(), MSG_NOSIGNAL);
-          if (r.close) open = false;
-        }
-      }
-      ::close(c);
-    }
-  }
-
-  Handler handler_;
-  int listen_fd_;
-  int port_;
-  std::atomic<int> connections_{0};
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
 
 std::string Ok(const std::string& body, const std::string& extra = "") {
   return "HTTP/1.1 200 OK\r\nContent-Length: " + std::to_string(body.size()) + "\r\n" + extra +
@@ -595,7 +520,7 @@ TEST(HttpGetTest, StalledServerTimesOut) {
 }
 
 TEST(HttpGetTest, ConnectionRefusedNamesTheUrl) {
-  std::string url = "http://127.0.0.1:" + std::to_string(FreePort()) + "/pods";
+  std::string url = "http://127.0.0.1:" + std::to_string(UnusedLoopbackPort()) + "/pods";
   auto g = MustCreate(url);
   long code = 0;
   auto body = g->Fetch(&code);

@@ -14,15 +14,16 @@
 #include <vector>
 
 #include "gtest/gtest.h"
-#include "node/test_servers.h"
+#include "testing/process.h"
+#include "testing/servers.h"
 
 namespace lifeboat::node {
 namespace {
 
 namespace fs = std::filesystem;
-using testing::FreePort;
-using testing::Pki;
-using testing::Running;
+using lifeboat::testing::Pki;
+using lifeboat::testing::Running;
+using lifeboat::testing::UnusedLoopbackPort;
 constexpr char kPods[] = R"({"kind":"PodList","apiVersion":"v1","metadata":{},"items":[]})";
 
 // A CA, a serving certificate and a client certificate made with the openssl CLI.
@@ -144,8 +145,8 @@ TEST(KubeletClientTest, ForbiddenNamesTheMissingPermission) {
 
 TEST(KubeletClientTest, BothPortsDownNamesBoth) {
   KubeletOptions o;
-  o.secure_port = FreePort();
-  o.read_only_port = FreePort();
+  o.secure_port = UnusedLoopbackPort();
+  o.read_only_port = UnusedLoopbackPort();
   o.timeout = std::chrono::milliseconds(500);
   auto c = KubeletClient::Create(o, nullptr);
   auto body = (*c)->GetPods();

@@ -1,5 +1,5 @@
-// Test-only helpers of src/node's tests: certificates made with the openssl CLI and httplib
-// servers on free loopback ports.
+// Test helpers for HTTP(S) clients: certificates made with the openssl CLI, and httplib servers
+// on free loopback ports.
 #pragma once
 
 #include <stdlib.h>
@@ -14,7 +14,7 @@
 
 #include "testing/process.h"
 
-namespace lifeboat::node::testing {
+namespace lifeboat::testing {
 
 // Keys and certificates made by `script` (sh, the openssl CLI) in a temporary directory, removed
 // again when destroyed. ok() says whether the script succeeded.
@@ -23,7 +23,7 @@ class Pki {
   explicit Pki(const std::string& script) {
     char tmpl[] = "/tmp/lifeboat-pki-XXXXXX";
     dir_ = ::mkdtemp(tmpl);
-    auto r = lifeboat::testing::RunProcess({"sh", "-c", "cd " + dir_ + " && { " + script + "\n} >/dev/null 2>&1"});
+    auto r = RunProcess({"sh", "-c", "cd " + dir_ + " && { " + script + "\n} >/dev/null 2>&1"});
     ok_ = r.exit_code == 0;
   }
   ~Pki() {
@@ -46,7 +46,8 @@ class Pki {
 template <typename Server>
 class Running {
  public:
-  explicit Running(std::unique_ptr<Server> s, const char* host = "127.0.0.1") : server_(std::move(s)) {
+  explicit Running(std::unique_ptr<Server> s, const char* host = "127.0.0.1")
+      : server_(std::move(s)) {
     port_ = server_->bind_to_any_port(host);
     thread_ = std::thread([this] { server_->listen_after_bind(); });
     while (!server_->is_running()) std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -64,7 +65,4 @@ class Running {
   std::thread thread_;
 };
 
-// A loopback port nothing listens on (right now).
-inline int FreePort() { return lifeboat::testing::UnusedLoopbackPort(); }
-
-}  // namespace lifeboat::node::testing
+}  // namespace lifeboat::testing

@@ -1,4 +1,4 @@
-#include "node/fake_cri.h"
+#include "testing/fake_cri.h"
 
 #include <grpcpp/grpcpp.h>
 #include <unistd.h>
@@ -9,7 +9,7 @@
 #include "node/cri.h"
 #include "node/cri_api.h"
 
-namespace lifeboat::node::testing {
+namespace lifeboat::testing {
 
 struct FakeCriAccess {
   // Records the call and applies the configured failure/delay; a non-OK status ends the call.
@@ -58,16 +58,17 @@ class Service final : public T::Service::Service {
     if (!s.ok()) return s;
     for (const auto& [key, pod] : FakeCriAccess::Pods(fake_)) {
       auto state = pod.ready ? T::kSandboxReady : T::kSandboxNotReady;
-      if (req->has_filter() && req->filter().has_state() && req->filter().state().state() != state) continue;
+      if (req->has_filter() && req->filter().has_state() && req->filter().state().state() != state)
+        continue;
       auto* item = resp->add_items();
       item->set_id(pod.sandbox_id);
       item->set_state(state);
       item->mutable_metadata()->set_name(pod.name);
       item->mutable_metadata()->set_namespace_(pod.ns);
       item->mutable_metadata()->set_uid(pod.uid);
-      (*item->mutable_labels())[kPodNameLabel] = pod.name;
-      (*item->mutable_labels())[kPodNamespaceLabel] = pod.ns;
-      (*item->mutable_labels())[kPodUidLabel] = pod.uid;
+      (*item->mutable_labels())[node::kPodNameLabel] = pod.name;
+      (*item->mutable_labels())[node::kPodNamespaceLabel] = pod.ns;
+      (*item->mutable_labels())[node::kPodUidLabel] = pod.uid;
     }
     return grpc::Status::OK;
   }
@@ -78,7 +79,8 @@ class Service final : public T::Service::Service {
     if (!s.ok()) return s;
     for (const auto& [key, pod] : FakeCriAccess::Pods(fake_)) {
       auto state = pod.running ? T::kContainerRunning : T::kContainerExited;
-      if (req->has_filter() && req->filter().has_state() && req->filter().state().state() != state) continue;
+      if (req->has_filter() && req->filter().has_state() && req->filter().state().state() != state)
+        continue;
       for (int i = 0; i < pod.containers; ++i) {
         auto* c = resp->add_containers();
         std::string name = absl::StrCat("c", i);
@@ -86,10 +88,10 @@ class Service final : public T::Service::Service {
         c->set_pod_sandbox_id(pod.sandbox_id);
         c->set_state(state);
         c->mutable_metadata()->set_name(name);
-        (*c->mutable_labels())[kPodNameLabel] = pod.name;
-        (*c->mutable_labels())[kPodNamespaceLabel] = pod.ns;
-        (*c->mutable_labels())[kPodUidLabel] = pod.uid;
-        (*c->mutable_labels())[kContainerNameLabel] = name;
+        (*c->mutable_labels())[node::kPodNameLabel] = pod.name;
+        (*c->mutable_labels())[node::kPodNamespaceLabel] = pod.ns;
+        (*c->mutable_labels())[node::kPodUidLabel] = pod.uid;
+        (*c->mutable_labels())[node::kContainerNameLabel] = name;
       }
     }
     return grpc::Status::OK;
@@ -102,12 +104,13 @@ class Service final : public T::Service::Service {
 }  // namespace
 
 struct FakeCri::Impl {
-  std::unique_ptr<Service<internal::V1>> v1;
-  std::unique_ptr<Service<internal::V1Alpha2>> v1alpha2;
+  std::unique_ptr<Service<node::internal::V1>> v1;
+  std::unique_ptr<Service<node::internal::V1Alpha2>> v1alpha2;
   std::unique_ptr<grpc::Server> server;
 };
 
-absl::StatusOr<std::unique_ptr<FakeCri>> FakeCri::Start(const std::string& socket_path, Serve serve) {
+absl::StatusOr<std::unique_ptr<FakeCri>> FakeCri::Start(const std::string& socket_path,
+                                                        Serve serve) {
   ::unlink(socket_path.c_str());
   std::unique_ptr<FakeCri> f(new FakeCri());
   f->impl_ = std::make_unique<Impl>();
@@ -115,15 +118,16 @@ absl::StatusOr<std::unique_ptr<FakeCri>> FakeCri::Start(const std::string& socke
   grpc::ServerBuilder builder;
   builder.AddListeningPort(f->endpoint_, grpc::InsecureServerCredentials());
   if (serve != Serve::kV1Alpha2) {
-    f->impl_->v1 = std::make_unique<Service<internal::V1>>(*f);
+    f->impl_->v1 = std::make_unique<Service<node::internal::V1>>(*f);
     builder.RegisterService(f->impl_->v1.get());
   }
   if (serve != Serve::kV1) {
-    f->impl_->v1alpha2 = std::make_unique<Service<internal::V1Alpha2>>(*f);
+    f->impl_->v1alpha2 = std::make_unique<Service<node::internal::V1Alpha2>>(*f);
     builder.RegisterService(f->impl_->v1alpha2.get());
   }
   f->impl_->server = builder.BuildAndStart();
-  if (!f->impl_->server) return absl::InternalError(absl::StrCat("fake CRI: cannot serve on ", socket_path));
+  if (!f->impl_->server)
+    return absl::InternalError(absl::StrCat("fake CRI: cannot serve on ", socket_path));
   return f;
 }
 
@@ -141,10 +145,12 @@ FakeCri::~FakeCri() {
   }
 }
 
-std::string FakeCri::AddPod(const std::string& ns, const std::string& name, bool ready, int containers,
-                            bool running) {
+std::string FakeCri::AddPod(const std::string& ns, const std::string& name, bool ready,
+                            int containers, bool running) {
   std::lock_guard<std::mutex> lock(mu_);
-  Pod p{ns, name, absl::StrCat("uid-", next_id_), absl::StrCat("sandbox-", next_id_), ready, containers, running};
+  Pod p{
+      ns,         name,   absl::StrCat("uid-", next_id_), absl::StrCat("sandbox-", next_id_), ready,
+      containers, running};
   ++next_id_;
   pods_[ns + "/" + name] = p;
   return p.sandbox_id;
@@ -166,4 +172,4 @@ int FakeCri::Calls(const std::string& key) const {
   return it == calls_.end() ? 0 : it->second;
 }
 
-}  // namespace lifeboat::node::testing
+}  // namespace lifeboat::testing

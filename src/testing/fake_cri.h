@@ -1,7 +1,7 @@
 // A fake container runtime for tests: a gRPC server on a unix socket answering the CRI
 // RuntimeService calls the checkpointer makes (Version, ListPodSandbox, ListContainers), in
 // runtime.v1, runtime.v1alpha2 or both, from pods the test puts in. It can also fail or stall
-// every call, to exercise the checkpointer's fail-safe. Test-only (lb_node_testing).
+// every call, to exercise the checkpointer's fail-safe. Test-only (lb_testing_cri).
 #pragma once
 
 #include <atomic>
@@ -14,20 +14,21 @@
 
 #include "absl/status/statusor.h"
 
-namespace lifeboat::node::testing {
+namespace lifeboat::testing {
 
 class FakeCri {
  public:
   enum class Serve { kV1, kV1Alpha2, kBoth };
 
   // Starts serving on `socket_path` (removed first if it exists).
-  static absl::StatusOr<std::unique_ptr<FakeCri>> Start(const std::string& socket_path, Serve serve);
+  static absl::StatusOr<std::unique_ptr<FakeCri>> Start(const std::string& socket_path,
+                                                        Serve serve);
   ~FakeCri();
 
   // A pod with one sandbox (ready or not) and `containers` containers, all running or all exited.
   // Returns the sandbox id.
-  std::string AddPod(const std::string& ns, const std::string& name, bool ready = true, int containers = 1,
-                     bool running = true);
+  std::string AddPod(const std::string& ns, const std::string& name, bool ready = true,
+                     int containers = 1, bool running = true);
   void RemovePod(const std::string& ns, const std::string& name);
   void Clear();
 
@@ -57,10 +58,10 @@ class FakeCri {
   std::atomic<long> delay_ms_{0};
   mutable std::mutex mu_;
   std::condition_variable delay_changed_;
-  uint64_t delay_generation_ = 0;  // under mu_
+  uint64_t delay_generation_ = 0;    // under mu_
   std::map<std::string, Pod> pods_;  // by ns/name
   std::map<std::string, int> calls_;
   int next_id_ = 1;
 };
 
-}  // namespace lifeboat::node::testing
+}  // namespace lifeboat::testing
