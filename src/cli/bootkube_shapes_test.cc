@@ -150,6 +150,46 @@ TEST_F(BootkubeShapesTest, CheckpointerNamesAnUnusableKubeconfig) {
       << r.err;
 }
 
+TEST_F(BootkubeShapesTest, CheckpointerTakesGoFlagSyntaxAndGlogFlags) {
+  // Upstream parses with Go's flag package (one dash or two, `-flag value`) and has glog's flags.
+  const std::string lock = (root_ / "go-lock").string();
+  const std::string kubeconfig = (root_ / "no-kubeconfig").string();
+  auto r = RunProcess({"env", "NODE_NAME=n", "POD_NAME=p", "POD_NAMESPACE=kube-system",
+                       LifeboatBinary("checkpoint"), "-lock-file", lock, "-kubeconfig=" + kubeconfig,
+                       "-checkpoint-grace-period=5m", "-runtime-request-timeout", "1m30s",
+                       "-logtostderr", "--alsologtostderr=false", "-stderrthreshold=INFO", "-v=2",
+                       "--vmodule=checkpoint=3", "-metrics-address=127.0.0.1:0"});
+  // Parsed: the lock taken where -lock-file says, then stopped at the kubeconfig -kubeconfig names.
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("holding lock " + lock), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("cannot open " + kubeconfig), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("--vmodule and --log_backtrace_at are not supported"), std::string::npos)
+      << "an ignored flag is named: " << r.err;
+
+  // glog's `-v N`, and a misspelt flag is still a usage error (exit 2), in either syntax.
+  r = RunProcess({"env", "NODE_NAME=n", "POD_NAME=p", "POD_NAMESPACE=kube-system",
+                  LifeboatBinary("checkpoint"), "-lock-file=" + lock, "--kubeconfig", kubeconfig,
+                  "-v", "1", "--metrics-address=127.0.0.1:0"});
+  EXPECT_EQ(r.exit_code, 1) << r.err;
+  EXPECT_NE(r.err.find("cannot open " + kubeconfig), std::string::npos) << r.err;
+  for (const char* typo : {"-lock-fil=/x", "--lock-fil=/x", "-kubeconfigx"}) {
+    r = RunProcess({LifeboatBinary("checkpoint"), typo});
+    EXPECT_EQ(r.exit_code, 2) << typo << ": " << r.err;
+  }
+}
+
+TEST_F(BootkubeShapesTest, CheckpointerHasUpstreamsDefaults) {
+  // bootkube v0.14's cmd/checkpoint defaults; the help shows what each flag defaults to.
+  auto r = RunProcess({LifeboatBinary("checkpoint"), "--help"});
+  ASSERT_EQ(r.exit_code, 0) << r.err;
+  for (const char* shown :
+       {"--lock-file TEXT=/var/run/lock/pod-checkpointer.lock", "--kubeconfig TEXT=/etc/kubernetes/kubeconfig",
+        "--container-runtime-endpoint TEXT=unix:///var/run/dockershim.sock",
+        "--runtime-request-timeout TEXT=2m", "--checkpoint-grace-period TEXT=1m"}) {
+    EXPECT_NE(r.out.find(shown), std::string::npos) << shown << " in\n" << r.out;
+  }
+}
+
 TEST_F(BootkubeShapesTest, RecoverAcceptsBootkubesAdminKubeconfig) {
   // bootkube's own runbook: `bootkube recover --kubeconfig=<asset-dir>/auth/kubeconfig ...`.
   auto r =
