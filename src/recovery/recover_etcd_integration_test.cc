@@ -94,7 +94,11 @@ TEST_F(RecoverFromEtcdTest, ClearErrorsNeverACrash) {
       {{"--etcd-servers", testbed_->Env("ETCD_ENDPOINTS"), "--etcd-prefix", "/elsewhere", "--etcd-ca-path",
         testbed_->Env("ETCD_CA"), "--etcd-certificate-path", testbed_->Env("ETCD_CERT"),
         "--etcd-private-key-path", testbed_->Env("ETCD_KEY")},
-       "no control plane found"},
+       "no control plane found: no DaemonSet or Deployment in namespace kube-system "},
+      {{"--etcd-servers", testbed_->Env("ETCD_ENDPOINTS"), "--namespace", "not-the-control-plane",
+        "--etcd-ca-path", testbed_->Env("ETCD_CA"), "--etcd-certificate-path",
+        testbed_->Env("ETCD_CERT"), "--etcd-private-key-path", testbed_->Env("ETCD_KEY")},
+       "no control plane found: no DaemonSet or Deployment in namespace not-the-control-plane "},
   };
   for (const auto& c : cases) {
     fs::path out = Dir() / "err-out";

@@ -65,9 +65,10 @@ absl::StatusOr<AssetSet> RenderUnchecked(const ClusterObjects& objects, const st
     if (IsControlPlane(w)) workloads.push_back(&w);
   }
   if (workloads.empty()) {
-    return absl::FailedPreconditionError(
-        "no control plane found: no DaemonSet or Deployment in kube-system is labelled "
-        "k8s-app (or component) = kube-apiserver, kube-controller-manager or kube-scheduler");
+    return absl::FailedPreconditionError(absl::StrCat(
+        "no control plane found: no DaemonSet or Deployment in namespace ", objects.ns,
+        " is labelled k8s-app (or component) = kube-apiserver, kube-controller-manager or "
+        "kube-scheduler"));
   }
   for (const Json* w : workloads) {
     const Json& meta = w->at("metadata");

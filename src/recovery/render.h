@@ -16,8 +16,9 @@ namespace lifeboat::recovery {
 using kube::Json;
 
 // The control plane as read from a cluster: the selected DaemonSets/Deployments (each with
-// "kind" set) and the Secrets/ConfigMaps they reference that exist, by name.
+// "kind" set) of namespace `ns` and the Secrets/ConfigMaps they reference that exist, by name.
 struct ClusterObjects {
+  std::string ns = "kube-system";  // where they were looked for (for messages)
   std::vector<Json> workloads;
   std::map<std::string, Json> secrets;
   std::map<std::string, Json> config_maps;

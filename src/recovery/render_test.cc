@@ -127,6 +127,16 @@ TEST(RenderTest, NoControlPlaneIsAClearError) {
           "spec": {"template": {"spec": {"containers": []}}}})"));
   auto assets = Render(objects, "kc");
   EXPECT_EQ(assets.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(assets.status().message().find("in namespace kube-system "), absl::string_view::npos)
+      << assets.status();
+
+  // It names the namespace that was searched, not always kube-system.
+  objects.ns = "control-plane";
+  assets = Render(objects, "kc");
+  EXPECT_EQ(assets.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(assets.status().message().find("in namespace control-plane "), absl::string_view::npos)
+      << assets.status();
+  EXPECT_EQ(assets.status().message().find("kube-system"), absl::string_view::npos) << assets.status();
 }
 
 TEST(RenderTest, MalformedObjectsAreRefusedNotCrashed) {

@@ -36,6 +36,7 @@ std::string ApiServerSource::Describe() const {
 absl::StatusOr<ClusterObjects> FetchControlPlane(ObjectSource& source, absl::string_view ns,
                                                  std::vector<storage::DroppedField>* dropped) {
   ClusterObjects out;
+  out.ns = std::string(ns);
   LB_RETURN_IF_ERROR(source.ForEachWorkload(ns, [&](Json&& w) {
     if (IsControlPlane(w)) out.workloads.push_back(std::move(w));
     return absl::OkStatus();
