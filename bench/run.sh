@@ -23,7 +23,8 @@
 #     hash check.
 #
 # Settings (environment):
-#   BENCH_SIZES            object counts for the recover benchmark   (default "1000 10000 50000")
+#   BENCH_SIZES            object counts for the recover benchmark   (default "1000 10000 50000";
+#                          "" skips it, and then BENCH_SNAPSHOT_SIZES must name a size)
 #   BENCH_SNAPSHOT_SIZES   object counts for the snapshot benchmark  (default "10000 100000"; when
 #                          BENCH_SIZES is given: its largest value; "" skips the snapshot benchmark)
 #   BENCH_BIG_KEYS         keys in the big snapshot (default 1000000; "" or 0 skips it)
@@ -42,9 +43,10 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 ROOT=$(dirname "$HERE")
 BUILD=${BENCH_BUILD:-$ROOT/build-bench}
+words() { local a; read -r -a a <<<"$1" || true; echo "${a[*]-}"; } # "" or " " is no word
 if [[ -n ${BENCH_SIZES+x} ]]; then
-  SIZES=$BENCH_SIZES
-  largest=$(tr ' ' '\n' <<<"$SIZES" | grep . | sort -n | tail -1)
+  SIZES=$(words "$BENCH_SIZES")
+  largest=$(tr ' ' '\n' <<<"$SIZES" | grep . | sort -n | tail -1 || true)
   SNAP_SIZES=${BENCH_SNAPSHOT_SIZES-$largest}
 else
   SIZES="1000 10000 50000"
@@ -66,6 +68,16 @@ DATE=$(date +%F)
 OUT=${BENCH_OUT:-$HERE/results/$DATE.md}
 export ETCDCTL_API=3
 
+SNAP_SIZES=$(words "$SNAP_SIZES")
+if [[ -z $SIZES && -z $SNAP_SIZES ]]; then
+  echo "bench: nothing to measure: BENCH_SIZES is empty and BENCH_SNAPSHOT_SIZES names no size" \
+    "(unset BENCH_SIZES for the defaults, or give counts, e.g. BENCH_SIZES=\"1000 10000\")" >&2
+  exit 2
+fi
+if [[ -z $SIZES ]]; then
+  echo "==> bench: BENCH_SIZES is empty: skipping the recover and doctor benchmarks;" \
+    "snapshot benchmark at $SNAP_SIZES" >&2
+fi
 for n in $SIZES $SNAP_SIZES; do
   [[ $n =~ ^[0-9]+$ && $n -ge 2 ]] || { echo "bench: bad object count '$n'" >&2; exit 2; }
 done
