@@ -33,6 +33,8 @@
 
 namespace lifeboat::etcd {
 
+// Every member has a default (`{}` where the type has one), so designated initializers
+// ({.skip_hash_check = true}) leave the rest out without -Wmissing-field-initializers.
 struct SnapshotOptions {
   // A file whose size is 32 bytes past a 512-byte boundary carries etcd's SHA-256 trailer, which
   // is verified unless this is set (as `etcdctl snapshot restore --skip-hash-check`). A file
@@ -41,7 +43,7 @@ struct SnapshotOptions {
   // When not empty, only keys starting with one of these are read: the reader holds nothing for
   // any other key, and asking for one (Get of a key outside them, Range of a prefix that is not
   // within one of them) is FailedPrecondition rather than a silent "absent".
-  std::vector<std::string> key_prefixes;
+  std::vector<std::string> key_prefixes{};
   // Tests only: replaces the hash of user keys, so that collisions can be forced.
   uint64_t (*key_hash_for_testing)(absl::string_view) = nullptr;
 };

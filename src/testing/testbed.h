@@ -14,17 +14,19 @@
 
 namespace lifeboat::testing {
 
+// Every member has a default (`{}` where the type has one), so designated initializers
+// ({.skip_hash_check = true}) leave the rest out without -Wmissing-field-initializers.
 struct TestbedOptions {
   bool controllers = false;      // controller manager + scheduler
   int nodes = 0;                 // kubelet nodes node-1..node-N (hollow unless real_nodes)
-  std::string encryption_config;  // path of an EncryptionConfiguration for the API server
-  std::string storage_media_type;
+  std::string encryption_config{};  // path of an EncryptionConfiguration for the API server
+  std::string storage_media_type{};
   // More kube-apiserver flags, each "--flag=value" (testbed.sh up --apiserver-arg), e.g.
   // "--tls-min-version=VersionTLS13".
-  std::vector<std::string> apiserver_args;
+  std::vector<std::string> apiserver_args{};
   bool real_nodes = false;           // the kubelet over containerd + runc (testbed/realnode.sh)
   bool apiserver = true;             // false: etcd (and nodes, not waited for) only
-  std::vector<std::string> images;   // OCI image tarballs for real nodes (testbed/images.sh)
+  std::vector<std::string> images{};  // OCI image tarballs for real nodes (testbed/images.sh)
 };
 
 class Testbed {
