@@ -2,7 +2,8 @@
 # The checkpointer on the real test bed with N annotated pods on the node (default 100):
 # resident memory, CPU per tick, API server requests and etcd reads per minute in steady state.
 #   src/checkpoint/checkpoint_testbed_bench.sh BUILD_DIR [PODS] [SECONDS]
-# PERF=file records a CPU profile of the steady state with perf(1); KEEP=1 keeps the test bed;
+# PERF=file records a CPU profile of the steady state with perf(1) (PERF_CALLGRAPH=--call-graph=dwarf
+# for stacks through code without frame pointers); KEEP=1 keeps the test bed;
 # CKPT_FLAGS adds flags to the checkpointer's (e.g. CKPT_FLAGS=--kubelet-refresh-period=0);
 # TESTBED_FLAGS to `testbed.sh up` (e.g. TESTBED_FLAGS="--apiserver-arg --tls-min-version=VersionTLS13").
 set -euo pipefail
@@ -70,19 +71,23 @@ echo "checkpoints written: $c"
 sleep 5  # settle
 # CPU time of all the process's threads in ns (schedstat is exact; utime/stime are sampled).
 cpu() { cat /proc/"$CKPT_PID"/task/*/schedstat | awk '{s += $1} END {printf "%d", s}'; }
-ticks() { curl -s "http://127.0.0.1:$(grep -o 'port [0-9]*' "$W/log" | head -1 | cut -d' ' -f2)/metrics" |
-  awk '/^lifeboat_checkpointer_ticks_total/ {print $2}'; }
+metric() { curl -s "http://127.0.0.1:$(grep -o 'port [0-9]*' "$W/log" | head -1 | cut -d' ' -f2)/metrics" |
+  awk -v m="$1" '$1 == m {print $2}'; }
+ticks() { metric lifeboat_checkpointer_ticks_total; }
+kubelet_reads() { metric lifeboat_checkpointer_kubelet_reads_total; }
+# Requests the API server served (a WATCH is counted when it ends), all clients: the baseline run
+# without the checkpointer below tells its share.
 api_reqs() { curl -s --cacert "$CA_CERT" --cert "$ADMIN_CERT" --key "$ADMIN_KEY" "$APISERVER_URL/metrics" |
-  awk '/^apiserver_request_total\{/ && /resource="(pods|secrets|configmaps)"/ && /verb="(LIST|GET)"/ {s += $2} END {print s}'; }
+  awk -v verbs="$1" '/^apiserver_request_total\{/ && /resource="(pods|secrets|configmaps|serviceaccounts)"/ && $0 ~ "verb=\"(" verbs ")\"" {s += $2} END {printf "%d", s}'; }
 etcd_ranges() { curl -s --cacert "$ETCD_CA" --cert "$ETCD_CERT" --key "$ETCD_KEY" "$ETCD_ENDPOINTS/metrics" |
   awk '/^etcd_debugging_mvcc_range_total/ {print $2}'; }
-c0=$(cpu); t0=$(ticks); a0=$(api_reqs); e0=$(etcd_ranges)
+c0=$(cpu); t0=$(ticks); k0=$(kubelet_reads); a0=$(api_reqs 'LIST|GET'); w0=$(api_reqs 'WATCH|POST|PUT|PATCH'); e0=$(etcd_ranges)
 if [[ -n ${PERF:-} ]]; then
-  perf record -g -o "$PERF" -p "$CKPT_PID" -- sleep "$SECS" >/dev/null 2>&1
+  perf record ${PERF_CALLGRAPH:--g} -o "$PERF" -p "$CKPT_PID" -- sleep "$SECS" >/dev/null 2>&1
 else
   sleep "$SECS"
 fi
-c1=$(cpu); t1=$(ticks); a1=$(api_reqs); e1=$(etcd_ranges)
+c1=$(cpu); t1=$(ticks); k1=$(kubelet_reads); a1=$(api_reqs 'LIST|GET'); w1=$(api_reqs 'WATCH|POST|PUT|PATCH'); e1=$(etcd_ranges)
 rss=$(awk '/VmRSS/ {print $2}' "/proc/$CKPT_PID/status")
 hwm=$(awk '/VmHWM/ {print $2}' "/proc/$CKPT_PID/status")
 echo "steady state over ${SECS}s with $PODS annotated pods:"
@@ -93,10 +98,11 @@ api_bytes=$(curl -s --cacert "$CA_CERT" --cert "$ADMIN_CERT" --key "$ADMIN_KEY" 
   -H 'Accept: application/json;as=PartialObjectMetadataList;g=meta.k8s.io;v=v1' \
   "$APISERVER_URL/api/v1/namespaces/kube-system/pods?fieldSelector=spec.nodeName%3Dnode-1&resourceVersion=0" | wc -c)
 echo "  answers: the kubelet's /pods: $((kubelet_bytes / 1024)) KiB, the API server's pod list (metadata): $((api_bytes / 1024)) KiB"
-echo "  API server GET/LIST of pods/secrets/configmaps (all clients): $((${a1%.*} - ${a0%.*})) in ${SECS}s"
+echo "  kubelet /pods reads by the checkpointer: $((k1 - k0)) in ${SECS}s"
+echo "  API server GET/LIST of pods/secrets/configmaps/serviceaccounts (all clients): $((a1 - a0)) in ${SECS}s; WATCH/POST/PUT/PATCH: $((w1 - w0))"
 echo "  etcd range requests (all clients): $((${e1%.*} - ${e0%.*})) in ${SECS}s"
 kill "$CKPT_PID"; wait "$CKPT_PID" 2>/dev/null || true; CKPT_PID=
-a0=$(api_reqs); e0=$(etcd_ranges)
+a0=$(api_reqs 'LIST|GET'); w0=$(api_reqs 'WATCH|POST|PUT|PATCH'); e0=$(etcd_ranges)
 sleep "$SECS"
-a1=$(api_reqs); e1=$(etcd_ranges)
-echo "  baseline without the checkpointer: API $((${a1%.*} - ${a0%.*})), etcd ranges $((${e1%.*} - ${e0%.*})) in ${SECS}s"
+a1=$(api_reqs 'LIST|GET'); w1=$(api_reqs 'WATCH|POST|PUT|PATCH'); e1=$(etcd_ranges)
+echo "  baseline without the checkpointer: API GET/LIST $((a1 - a0)), WATCH/POST/PUT/PATCH $((w1 - w0)), etcd ranges $((${e1%.*} - ${e0%.*})) in ${SECS}s"

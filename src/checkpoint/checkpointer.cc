@@ -40,13 +40,12 @@ void Checkpointer::Report(const std::string& key, const absl::Status& status) {
   reported_[key] = msg;
 }
 
-bool Checkpointer::KubeletDue(const absl::Status& api_status, Time now) const {
-  if (options_.kubelet_refresh <= Duration::zero() || !kubelet_ok_ || !api_status.ok()) return true;
-  if (api_changed_ || now - kubelet_read_at_ >= options_.kubelet_refresh) return true;
-  for (const auto& [id, parent] : *api_.parents) {
-    if (!kubelet_parents_.parents().count(id)) return true;
-  }
-  return false;
+bool Checkpointer::KubeletDue(const Observation& obs, Time now) const {
+  if (options_.kubelet_refresh <= Duration::zero()) return true;  // every tick, as upstream
+  if (KubeletDecides(obs, states_)) return true;
+  // Nothing depends on it: read now and then only to notice a kubelet we cannot read (its
+  // certificate, our credentials) before a decision needs it.
+  return kubelet_read_at_ == Time{} || now - kubelet_read_at_ >= options_.kubelet_refresh;
 }
 
 Observation Checkpointer::Observe(Time now) {
@@ -61,10 +60,8 @@ Observation Checkpointer::Observe(Time now) {
 
   auto api = sources_.ApiParents();
   absl::Status api_status = api.status();
-  api_changed_ = false;
   if (api.ok()) {
     obs.api_available = true;
-    api_changed_ = api->version != api_.version || api->parents != api_.parents;
     api_ = *std::move(api);
     for (const auto& [id, parent] : *api_.parents) obs.api_parents.insert(id);
     metrics_.ApiContact();
@@ -72,30 +69,28 @@ Observation Checkpointer::Observe(Time now) {
     metrics_.Error(Metrics::Source::kApi);
   }
 
-  if (KubeletDue(api_status, now)) {
-    auto kubelet = sources_.KubeletPods();
-    absl::Status kubelet_status = kubelet.status();
-    if (kubelet.ok()) kubelet_status = Annotate(kubelet_parents_.Update(*kubelet), "kubelet /pods");
-    Report("kubelet", kubelet_status);
-    metrics_.KubeletRead();
-    kubelet_ok_ = kubelet_status.ok();
-    if (kubelet_ok_) {
-      kubelet_read_at_ = now;
-    } else {
-      metrics_.Error(Metrics::Source::kKubelet);
-    }
-  }
-  if (kubelet_ok_) {
-    std::set<PodId> ids;
-    for (const auto& [id, parent] : kubelet_parents_.parents()) ids.insert(id);
-    obs.kubelet_parents = std::move(ids);
-  }
-
   Store::Scan scan = store_.ScanDisk();
   for (const auto& problem : scan.problems)
     Report(problem, absl::FailedPreconditionError("skipped"));
   obs.inactive_on_disk = std::move(scan.inactive);
   obs.active_on_disk = std::move(scan.active);
+
+  // The kubelet last: whether its word is needed depends on everything else.
+  if (KubeletDue(obs, now)) {
+    kubelet_read_at_ = now;
+    auto kubelet = sources_.KubeletPods();
+    absl::Status kubelet_status = kubelet.status();
+    if (kubelet.ok()) kubelet_status = Annotate(kubelet_parents_.Update(*kubelet), "kubelet /pods");
+    Report("kubelet", kubelet_status);
+    metrics_.KubeletRead();
+    if (kubelet_status.ok()) {
+      std::set<PodId> ids;
+      for (const auto& [id, parent] : kubelet_parents_.parents()) ids.insert(id);
+      obs.kubelet_parents = std::move(ids);
+    } else {
+      metrics_.Error(Metrics::Source::kKubelet);
+    }
+  }
 
   if (!api_status.ok() && obs.inactive_on_disk.empty()) {
     // Started with the API server unreachable and nothing on disk: say once what that means.

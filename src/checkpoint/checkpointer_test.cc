@@ -320,60 +320,65 @@ TEST_F(CheckpointerTest, KubeletReadEveryTickByDefault) {
   EXPECT_EQ(src_.kubelet_reads, 5);
 }
 
-TEST_F(CheckpointerTest, KubeletReadWhenSomethingMayHaveChangedAndEveryRefreshPeriod) {
+TEST_F(CheckpointerTest, KubeletReadOnlyWhenItDecidesAndEveryRefreshPeriod) {
   Restart(seconds(30), /*kubelet_refresh=*/seconds(10));
-  Tick();
+  Tick();  // the first tick reads it (is it readable at all?)
   ASSERT_EQ(src_.kubelet_reads, 1);
   EXPECT_TRUE(Inactive(kApi));
-  // The API server says the same: the kubelet's answer is not needed.
+  // Steady state: every parent running, every checkpoint decided: nothing asks the kubelet.
   for (int i = 0; i < 5; ++i) Tick();
   EXPECT_EQ(src_.kubelet_reads, 1);
 
-  // A parent updated in the API (new spec): the kubelet is read and the checkpoint follows.
+  // A parent updated in the API (new spec): the checkpoint follows; the kubelet decides nothing.
   src_.api[kApi] = src_.kubelet[kApi] = ApiServer("kube-apiserver:v1.20.3");
   Tick();
-  EXPECT_EQ(src_.kubelet_reads, 2);
   EXPECT_NE(Read(layout_.InactiveManifest(kApi)).find("kube-apiserver:v1.20.3"), std::string::npos);
-  Tick();
-  EXPECT_EQ(src_.kubelet_reads, 2);
+  EXPECT_EQ(src_.kubelet_reads, 1);
 
-  // The API server cannot be read: the kubelet is read every tick, and the fail-safe still holds.
+  // The API server cannot be read and the parent stops: R alone decides, at once.
   ApiDown();
+  src_.running.erase(kApi);
   Tick();
+  EXPECT_TRUE(Active(kApi));
+  src_.running.insert(kApi);
   Tick();
-  EXPECT_EQ(src_.kubelet_reads, 4);
+  EXPECT_FALSE(Active(kApi));
   ApiUp();
   Tick();
-  EXPECT_EQ(src_.kubelet_reads, 4);
+  EXPECT_EQ(src_.kubelet_reads, 1);
 
-  // A failed read is retried the next tick; the kubelet decides nothing meanwhile.
+  // A new parent in the API that is not running here and has no checkpoint yet: whether the
+  // kubelet knows it decides, so the kubelet is read each tick until it does.
+  Json next = Pod("kube-scheduler-abcde", Json::parse(R"({"containers": [{"name": "s"}]})"));
+  const PodId sched = IdOf(next);
+  src_.api[sched] = next;
+  Tick();
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 3);
+  EXPECT_EQ(StateOf(sched), State::kNone);
+  // A failed read while it decides: nothing is decided on its behalf, and it is read again.
   src_.kubelet_error = absl::UnavailableError("kubelet down");
-  src_.api[kApi] = ApiServer("kube-apiserver:v1.20.5");  // a change in the API: the kubelet is read
+  src_.kubelet[sched] = next;
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 4);
+  EXPECT_EQ(StateOf(sched), State::kNone);
+  EXPECT_FALSE(Inactive(sched));
+  src_.kubelet_error = absl::OkStatus();
+  // Known to the kubelet and not running: upstream's table starts its checkpoint.
   Tick();
   EXPECT_EQ(src_.kubelet_reads, 5);
-  src_.kubelet_error = absl::OkStatus();
+  EXPECT_EQ(StateOf(sched), State::kActive);
+  EXPECT_TRUE(Active(sched));
+  // Decided: the kubelet is not needed any more, even while that parent is not running.
   Tick();
-  EXPECT_EQ(src_.kubelet_reads, 6);
   Tick();
-  EXPECT_EQ(src_.kubelet_reads, 6);
+  EXPECT_EQ(src_.kubelet_reads, 5);
 
-  // A new parent in the API that the kubelet does not know yet: read each tick until it does.
-  Json next = Pod("kube-scheduler-abcde", Json::parse(R"({"containers": [{"name": "s"}]})"));
-  src_.api[IdOf(next)] = next;
-  Tick();
-  Tick();
-  EXPECT_EQ(src_.kubelet_reads, 8);
-  src_.kubelet[IdOf(next)] = next;
-  src_.running.insert(IdOf(next));
-  Tick();
-  EXPECT_EQ(src_.kubelet_reads, 9);
-  EXPECT_TRUE(Inactive(IdOf(next)));
-  Tick();
-  EXPECT_EQ(src_.kubelet_reads, 9);
-
-  // And at least every refresh period.
+  // And at least every refresh period, to notice a kubelet that cannot be read.
   Tick(seconds(10));
-  EXPECT_EQ(src_.kubelet_reads, 10);
+  EXPECT_EQ(src_.kubelet_reads, 6);
+  Tick();
+  EXPECT_EQ(src_.kubelet_reads, 6);
 }
 
 // The runtime is unreadable for its first answers (a node booting), then shows the parent gone.

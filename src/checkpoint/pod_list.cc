@@ -135,12 +135,17 @@ std::optional<std::pair<PodId, std::shared_ptr<const Parent>>> MakeParent(const 
   PodId id = IdOf(pod);
   if (!IsParent(pod) || id.ns != ns || id.name.empty()) return std::nullopt;
   auto data = std::make_shared<Parent>();
+  // What a checkpoint is made of (sanitize.h, and the uid a token is bound to); the rest of the
+  // pod (managedFields, annotations, ownerReferences, ...) is often most of its bytes.
   const Json& meta = pod["metadata"];
-  Json relevant = {{"uid", meta.value("uid", "")},
-                   {"labels", meta.value("labels", Json::object())},
-                   {"spec", pod.value("spec", Json::object())}};
-  data->spec_hash = Hash(relevant.dump());
-  if (keep_text) data->text = pod.dump();
+  Json kept_meta = {{"name", id.name}, {"namespace", id.ns}};
+  if (meta.contains("uid")) kept_meta["uid"] = meta["uid"];
+  if (meta.contains("labels")) kept_meta["labels"] = meta["labels"];
+  Json kept = {{"metadata", std::move(kept_meta)}};
+  if (pod.contains("spec")) kept["spec"] = pod["spec"];
+  std::string text = kept.dump();
+  data->spec_hash = Hash(text);
+  if (keep_text) data->text = std::move(text);
   return std::make_pair(std::move(id), std::shared_ptr<const Parent>(std::move(data)));
 }
 

@@ -29,13 +29,15 @@ absl::StatusOr<std::vector<absl::string_view>> SplitListItems(absl::string_view 
 
 // A parent pod as a checkpoint needs it.
 struct Parent {
-  std::string text;      // the pod's JSON (status dropped); empty when only presence matters
+  // The parts of the pod a checkpoint is made of, as JSON: metadata name, namespace, uid and
+  // labels, and the spec. Empty when only presence matters.
+  std::string text;
   size_t spec_hash = 0;  // changes when what goes into a checkpoint changes (uid, labels, spec)
 };
 using ParentMap = std::map<PodId, std::shared_ptr<const Parent>>;
 
-// The parent in one pod's JSON text (status dropped), or nullopt when the pod is no parent of
-// namespace `ns`. `keep_text`: keep the pod's JSON in Parent::text. InvalidArgument if not JSON.
+// The parent in one pod's JSON text, or nullopt when the pod is no parent of namespace `ns`.
+// `keep_text`: keep what a checkpoint needs in Parent::text. InvalidArgument if not JSON.
 absl::StatusOr<std::optional<std::pair<PodId, std::shared_ptr<const Parent>>>> ParseParent(
     absl::string_view pod_text, absl::string_view ns, bool keep_text);
 // The same for an already parsed pod (status already dropped).

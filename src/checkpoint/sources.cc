@@ -19,7 +19,7 @@ NodeSources::NodeSources(std::unique_ptr<ApiWatcher> api, std::unique_ptr<node::
 
 NodeSources::~NodeSources() { api_->Stop(); }
 
-absl::StatusOr<absl::string_view> NodeSources::KubeletPods() {
+absl::StatusOr<std::string> NodeSources::KubeletPods() {
   auto pods = kubelet_->GetPods();
   if (pods.ok() && kubelet_->last_url() != kubelet_url_) {
     kubelet_url_ = kubelet_->last_url();

@@ -34,9 +34,9 @@ struct ApiView {
 class Sources {
  public:
   virtual ~Sources() = default;
-  // The kubelet's /pods (a PodList as JSON text), valid until the next call. Only which parents
-  // it lists is used, never their specs.
-  virtual absl::StatusOr<absl::string_view> KubeletPods() = 0;
+  // The kubelet's /pods (a PodList as JSON text). Only which parents it lists is used, never
+  // their specs.
+  virtual absl::StatusOr<std::string> KubeletPods() = 0;
   // Pods with a ready sandbox and a running container, by namespace/name.
   virtual absl::StatusOr<std::set<PodId>> RunningPods() = 0;
   // The parents among the API server's pods of our namespace bound to this node, with their
@@ -57,7 +57,7 @@ class NodeSources : public Sources {
   NodeSources(std::unique_ptr<ApiWatcher> api, std::unique_ptr<node::KubeletClient> kubelet,
               std::unique_ptr<node::CriClient> cri, std::unique_ptr<node::ApiObjectReader> objects);
   ~NodeSources() override;
-  absl::StatusOr<absl::string_view> KubeletPods() override;
+  absl::StatusOr<std::string> KubeletPods() override;
   absl::StatusOr<std::set<PodId>> RunningPods() override;
   absl::StatusOr<ApiView> ApiParents() override;
   absl::StatusOr<Json> GetObject(absl::string_view kind, absl::string_view name) override;

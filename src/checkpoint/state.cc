@@ -205,6 +205,31 @@ Plan Decide(const Observation& obs, CheckpointStates& states, Time now) {
   return plan;
 }
 
+bool KubeletDecides(const Observation& obs, const CheckpointStates& states) {
+  if (!obs.running.has_value()) return false;  // frozen: nothing changes this tick
+  auto running = [&](const PodId& id) { return obs.running->count(id) > 0; };
+  auto written = [&](const PodId& id) { return obs.api_available && obs.api_parents.count(id) > 0; };
+  // A state `remove` is dropped before the table runs (see Decide): such an id has no state.
+  auto stateless = [&](const PodId& id) {
+    auto it = states.by_id.find(id);
+    return it == states.by_id.end() || it->second.state == State::kRemove;
+  };
+  for (const auto& [id, st] : states.by_id) {
+    if (st.state == State::kNone && !running(id) &&
+        (obs.inactive_on_disk.count(id) > 0 || written(id))) {
+      return true;
+    }
+  }
+  for (const PodId& id : obs.api_parents) {
+    // What is on disk resumes as inactive or active, whatever the kubelet says.
+    if (obs.api_available && stateless(id) && !running(id) && obs.inactive_on_disk.count(id) == 0 &&
+        obs.active_on_disk.count(id) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
 std::string Describe(const CheckpointState& s, Time now) {
   if (!s.HasDeadline()) return StateName(s.state);
   auto left = std::chrono::duration_cast<std::chrono::milliseconds>(s.deadline - now);

@@ -86,7 +86,9 @@ struct Observation {
   bool api_available = false;                      // A: the API server answered the pod list
   std::set<PodId> api_parents;                     // P, when A
   std::optional<std::set<PodId>> running;          // R; nullopt: the runtime could not be read
-  std::optional<std::set<PodId>> kubelet_parents;  // L; nullopt: the kubelet could not be read
+  // L; nullopt: the kubelet was not read this tick (nothing depended on it, see KubeletDecides)
+  // or could not be read.
+  std::optional<std::set<PodId>> kubelet_parents;
   std::set<PodId> inactive_on_disk;                // checkpoints found in the inactive dir
   std::set<PodId> active_on_disk;                  // checkpoints found in the kubelet's manifest dir
 };
@@ -126,6 +128,15 @@ struct Plan {
 // active (in the manifest dir) or inactive (in the inactive dir only); parents the kubelet knows
 // that have no state yet start as none.
 Plan Decide(const Observation& obs, CheckpointStates& states, Time now);
+
+// Whether L can change what Decide(obs, states, ...) does, given the rest of `obs`
+// (`obs.kubelet_parents` is ignored). L decides only for a parent that is not running here and
+// whose checkpoint exists (on disk, or written this tick from the API) but is still in state none,
+// or is a parent in the API that is not running here and has no state yet (the kubelet's word
+// would give it one). False whenever the runtime could not be read (nothing changes that tick).
+// In steady state -- every checkpoint inactive or active, every parent either running or already
+// decided -- the table needs only A, P and R, and the kubelet need not be asked.
+bool KubeletDecides(const Observation& obs, const CheckpointStates& states);
 
 // "active-grace (deadline in 12s)" style, relative to `now`.
 std::string Describe(const CheckpointState& s, Time now);

@@ -1,5 +1,6 @@
 #include "checkpoint/state.h"
 
+#include <random>
 #include <string>
 #include <vector>
 
@@ -406,6 +407,106 @@ TEST_F(DecideTest, PendingApiParentIsNotCheckpointedUntilTheKubeletKnowsIt) {
   Plan p = Tick(o);
   EXPECT_EQ(states_.by_id.count(kApi), 0u);
   EXPECT_EQ(p.checkpoint, (std::vector<PodId>{kSelf}));
+}
+
+TEST_F(DecideTest, KubeletDecidesForParentsThatAreNotRunningAndUndecided) {
+  Observation o = Healthy({kApi, kSelf});
+  Tick(o);
+  EXPECT_FALSE(KubeletDecides(o, states_)) << "steady state needs only A, P and R";
+  Observation down;
+  down.running = std::set<PodId>{kSelf};
+  EXPECT_FALSE(KubeletDecides(down, states_)) << "a stopped parent with a checkpoint: R decides";
+  Observation pending = Healthy({kApi, kSelf});
+  pending.api_parents.insert(kSched);  // bound to this node, not running, no state yet
+  EXPECT_TRUE(KubeletDecides(pending, states_));
+  pending.inactive_on_disk.insert(kSched);  // resumed from disk as inactive: R decides
+  EXPECT_FALSE(KubeletDecides(pending, states_));
+  states_.by_id[kSched] = {State::kNone};
+  EXPECT_TRUE(KubeletDecides(pending, states_)) << "a checkpoint in state none, its parent not running";
+  pending.running->insert(kSched);
+  EXPECT_FALSE(KubeletDecides(pending, states_));
+  pending.running.reset();
+  EXPECT_FALSE(KubeletDecides(pending, states_)) << "frozen: nothing changes";
+}
+
+// The promise KubeletDecides makes: when it says false, Decide does the same whatever the kubelet
+// says (or whether it could be read), up to state-none entries, which act on nothing. Checked on
+// random states and observations over three parents.
+TEST(KubeletDecidesTest, WhenFalseTheKubeletsAnswerChangesNoDecision) {
+  const std::vector<PodId> ids = {{"kube-system", "a"}, {"kube-system", "b"}, {"kube-system", "c"}};
+  std::mt19937 rng(15);
+  auto subset = [&](unsigned bits) {
+    std::set<PodId> out;
+    for (size_t i = 0; i < ids.size(); ++i) {
+      if (bits & (1u << i)) out.insert(ids[i]);
+    }
+    return out;
+  };
+  auto decided = [](const CheckpointStates& s) {
+    std::map<PodId, CheckpointState> out;
+    for (const auto& [id, st] : s.by_id) {
+      if (st.state != State::kNone) out[id] = st;
+    }
+    return out;
+  };
+  auto summary = [](const Plan& p) {
+    std::vector<std::string> out;
+    for (const auto& c : p.changes) {
+      if (c.from.state != State::kNone || c.to.state != State::kNone) {
+        out.push_back(absl::StrCat("change ", c.id.name, " ", StateName(c.from.state), " ",
+                                   StateName(c.to.state), " ", c.resumed));
+      }
+    }
+    for (const auto& a : p.actions) out.push_back(absl::StrCat("action ", a.id.name, " ", ActionName(a.action)));
+    for (const auto& id : p.checkpoint) out.push_back(absl::StrCat("write ", id.name));
+    return out;
+  };
+  const Time now = Time{} + std::chrono::hours(1);
+  int checked = 0, decides = 0;
+  for (int round = 0; round < 20000; ++round) {
+    CheckpointStates states;
+    states.grace = std::chrono::seconds(30);
+    if (rng() % 2) states.self = ids[rng() % ids.size()];
+    for (const PodId& id : ids) {
+      int s = static_cast<int>(rng() % 7);  // 6: no state
+      if (s == 6) continue;
+      Time deadline = now + std::chrono::seconds(static_cast<int>(rng() % 3) - 1);
+      states.by_id[id] = {static_cast<State>(s), deadline};
+    }
+    Observation obs;
+    obs.api_available = rng() % 2;
+    if (obs.api_available) obs.api_parents = subset(rng() % 8);
+    obs.running = subset(rng() % 8);
+    obs.inactive_on_disk = subset(rng() % 8);
+    obs.active_on_disk = subset(rng() % 8);
+    if (KubeletDecides(obs, states)) {
+      ++decides;
+      continue;
+    }
+    ++checked;
+    std::optional<std::vector<std::string>> first_plan;
+    std::map<PodId, CheckpointState> first_states;
+    for (unsigned l = 0; l <= 8; ++l) {
+      Observation with = obs;
+      if (l < 8) {
+        with.kubelet_parents = subset(l);
+      } else {
+        with.kubelet_parents.reset();
+      }
+      CheckpointStates s = states;
+      auto plan = summary(Decide(with, s, now));
+      if (!first_plan) {
+        first_plan = plan;
+        first_states = decided(s);
+        continue;
+      }
+      ASSERT_EQ(plan, *first_plan) << "round " << round << ", kubelet answer " << l;
+      ASSERT_EQ(decided(s), first_states) << "round " << round << ", kubelet answer " << l;
+    }
+  }
+  // Both outcomes were exercised.
+  EXPECT_GT(checked, 1000);
+  EXPECT_GT(decides, 1000);
 }
 
 }  // namespace

@@ -47,7 +47,7 @@ struct CheckpointFlags {
   std::string tick = "1s";
   std::string refresh = "1m";
   std::string verify = "10m";
-  std::string kubelet_refresh = "10s";
+  std::string kubelet_refresh = "1m";
   std::string api_timeout = "10s";
   std::string metrics_address = "127.0.0.1:9780";
 };
@@ -273,8 +273,9 @@ Runner AddCheckpointCommand(CLI::App& app) {
                  "how often each checkpoint is compared with the disk and repaired")
       ->capture_default_str();
   app.add_option("--kubelet-refresh-period", f->kubelet_refresh,
-                 "the kubelet's /pods is read every tick while the API server is unreachable or its answer "
-                 "changes, and otherwise at least this often (0: every tick, as upstream)")
+                 "the kubelet's /pods is read when what it says decides a checkpoint's state (a parent not "
+                 "running here whose checkpoint is not yet started or stopped), and otherwise this often, to "
+                 "notice a kubelet that cannot be read (0: every tick, as upstream)")
       ->capture_default_str();
   app.add_option("--api-timeout", f->api_timeout, "timeout of each API server and kubelet request")
       ->capture_default_str();

@@ -72,10 +72,11 @@ absl::StatusOr<std::unique_ptr<ApiPodLister>> ApiPodLister::Create(
   return l;
 }
 
-absl::StatusOr<absl::string_view> ApiPodLister::List() {
+absl::StatusOr<std::string> ApiPodLister::List() {
   long code = 0;
   auto body = get_->Fetch(&code);
-  return Answer(body, code, get_->url());
+  LB_RETURN_IF_ERROR(Answer(body, code, get_->url()).status());
+  return get_->TakeBody();
 }
 
 ApiPodWatch::~ApiPodWatch() = default;

@@ -24,10 +24,10 @@ class ApiPodLister {
                                                               std::chrono::milliseconds timeout);
   ~ApiPodLister();
 
-  // The list as JSON text, valid until the next call. Whether this succeeds is "API available".
+  // The list as JSON text (no buffer is kept for it: lists are rare, the watch follows them).
   // Errors (base/http_status.h): Unavailable (unreachable, timeout, 5xx, 429), Unauthenticated
   // (401), PermissionDenied (403: the Role needs list on pods), others as mapped there.
-  absl::StatusOr<absl::string_view> List();
+  absl::StatusOr<std::string> List();
 
   // The request's path and query, for tests.
   static std::string Path(const std::string& ns, const std::string& node_name);

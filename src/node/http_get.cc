@@ -1066,6 +1066,8 @@ absl::Status HttpGet::Stream(absl::string_view path_and_query, const StreamOptio
   return im.Run("GET", path_and_query, "", "", 0, handlers.on_status, handlers.on_body, &code);
 }
 
+std::string HttpGet::TakeBody() { return std::exchange(impl_->body, std::string()); }
+
 void HttpGet::Cancel() {
   Impl& im = *impl_;
   im.cancel_requested = true;

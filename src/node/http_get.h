@@ -61,6 +61,11 @@ class HttpGet {
   // the same kept-alive connection. `path_and_query` must start with '/' (InvalidArgument if not).
   absl::StatusOr<absl::string_view> FetchPath(absl::string_view path_and_query, long* http_code);
 
+  // The body of the last answer, moved out of this object (a view of it returned earlier dangles);
+  // the next request starts a new buffer. For answers fetched too rarely to keep a buffer of
+  // their size alive between requests.
+  std::string TakeBody();
+
   // Like FetchPath with another method (POST, PUT, ...) and a request body, sent with its
   // Content-Length and `content_type` (if not empty). Only GET is retried on a stale connection.
   absl::StatusOr<absl::string_view> Send(absl::string_view method, absl::string_view path_and_query,

@@ -69,7 +69,7 @@ absl::StatusOr<std::unique_ptr<KubeletClient>> KubeletClient::Create(
   return c;
 }
 
-absl::StatusOr<absl::string_view> KubeletClient::Get(internal::HttpGet& e) {
+absl::StatusOr<std::string> KubeletClient::Get(internal::HttpGet& e) {
   long code = 0;
   auto body = e.Fetch(&code);
   if (!body.ok()) {
@@ -88,10 +88,11 @@ absl::StatusOr<absl::string_view> KubeletClient::Get(internal::HttpGet& e) {
   if (code < 200 || code >= 300)
     return KubeletHttpError(code, e.url(), *body, &e == secure_.get() && token_withheld_);
   last_url_ = e.url();
-  return body;
+  // Read once a minute or less (only when it decides something): its 400 KiB are not kept.
+  return e.TakeBody();
 }
 
-absl::StatusOr<absl::string_view> KubeletClient::GetPods() {
+absl::StatusOr<std::string> KubeletClient::GetPods() {
   auto now = std::chrono::steady_clock::now();
   bool try_secure = secure_ && (!secure_failed_ || !read_only_ ||
                                 now - secure_failed_at_ >= options_.secure_retry);

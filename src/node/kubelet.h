@@ -42,17 +42,17 @@ class KubeletClient {
                                                                const kube::Kubeconfig* credentials);
   ~KubeletClient();
 
-  // GET /pods: the kubelet's PodList as JSON text, valid until the next call. Errors:
+  // GET /pods: the kubelet's PodList as JSON text (no buffer is kept for it). Errors:
   // Unavailable (not reachable, timeout, 5xx), Unauthenticated (401), PermissionDenied (403:
   // grant get on nodes/proxy); when both ports fail the message names both failures.
-  absl::StatusOr<absl::string_view> GetPods();
+  absl::StatusOr<std::string> GetPods();
 
   // The URL that answered last ("" before).
   std::string last_url() const { return last_url_; }
 
  private:
   KubeletClient() = default;
-  absl::StatusOr<absl::string_view> Get(internal::HttpGet& e);
+  absl::StatusOr<std::string> Get(internal::HttpGet& e);
 
   KubeletOptions options_;
   std::unique_ptr<internal::HttpGet> secure_;

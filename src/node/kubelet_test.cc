@@ -192,7 +192,7 @@ class KubeletVerifyTest : public ::testing::Test {
     });
     creds_.token = "s3cr3t-token";
   }
-  absl::StatusOr<absl::string_view> Get(const std::string& ca_pem, const std::string& server_name = "node-1") {
+  absl::StatusOr<std::string> Get(const std::string& ca_pem, const std::string& server_name = "node-1") {
     KubeletOptions o;
     o.secure_port = tls_->port();
     o.read_only_port = 0;

@@ -80,7 +80,7 @@ TEST_F(Tls13ApiServerTest, LeanClientListsPods) {
   auto lister =
       ApiPodLister::Create(config_, "kube-system", "node-tls13", std::chrono::seconds(20));
   ASSERT_TRUE(lister.ok()) << lister.status();
-  absl::StatusOr<absl::string_view> list = absl::UnavailableError("not tried");
+  absl::StatusOr<std::string> list = absl::UnavailableError("not tried");
   // The pod reaches the API server's watch cache (resourceVersion=0 lists) within moments.
   for (int i = 0; i < 100; ++i) {
     list = (*lister)->List();

@@ -27,11 +27,10 @@ class FakeSources : public checkpoint::Sources {
   std::map<std::string, checkpoint::Json> objects;  // "Secret/name", "ConfigMap/name"
   int object_gets = 0;
 
-  absl::StatusOr<absl::string_view> KubeletPods() override {
+  absl::StatusOr<std::string> KubeletPods() override {
     ++kubelet_reads;
     if (!kubelet_error.ok()) return kubelet_error;
-    kubelet_text_ = List(kubelet);
-    return absl::string_view(kubelet_text_);
+    return List(kubelet);
   }
   absl::StatusOr<std::set<checkpoint::PodId>> RunningPods() override {
     if (!runtime_error.ok()) return runtime_error;
@@ -80,7 +79,6 @@ class FakeSources : public checkpoint::Sources {
   }
 
  protected:
-  std::string kubelet_text_;
   checkpoint::ParentWatch api_watch_{"kube-system"};
 
  private:
