@@ -2,6 +2,10 @@
 
 #include <functional>
 
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
+
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
@@ -62,6 +66,7 @@ Observation Checkpointer::Observe(Time now) {
   absl::Status api_status = api.status();
   if (api.ok()) {
     obs.api_available = true;
+    if (api->version != api_.version) transient_work_ = true;  // a list or a changed parent
     api_ = *std::move(api);
     for (const auto& [id, parent] : *api_.parents) obs.api_parents.insert(id);
     metrics_.ApiContact();
@@ -83,6 +88,7 @@ Observation Checkpointer::Observe(Time now) {
     if (kubelet.ok()) kubelet_status = Annotate(kubelet_parents_.Update(*kubelet), "kubelet /pods");
     Report("kubelet", kubelet_status);
     metrics_.KubeletRead();
+    transient_work_ = true;
     if (kubelet_status.ok()) {
       std::set<PodId> ids;
       for (const auto& [id, parent] : kubelet_parents_.parents()) ids.insert(id);
@@ -289,6 +295,7 @@ void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Ti
     w.at = now;
     bool active = ActionOf(states_.by_id[id].state) == Action::kStart;
     // A new or changed parent gets its Secrets/ConfigMaps fresh from the API server.
+    transient_work_ = true;
     absl::Status st = WriteOne(id, active, /*fetch_fresh=*/changed_spec, now);
     w.ok = st.ok();
     if (!st.ok()) {
@@ -383,12 +390,21 @@ Plan Checkpointer::Tick(Time now) {
     WriteCheckpoints(plan, obs, now);
     Apply(plan);
   }
+  if (transient_work_) {
+    // The kubelet's 400 KiB answer, the pod list, a hundred checkpoints' JSON: freed by now, but
+    // glibc keeps free memory that is not at the top of its heap. Give it back (this is rare:
+    // steady state does none of these). Free pages only; nothing in use is touched.
+    transient_work_ = false;
+#ifdef __GLIBC__
+    malloc_trim(0);
+#endif
+  }
   metrics_.TickDone(std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now() - t0),
                     plan.frozen, states_);
   return plan;
 }
 
-void Checkpointer::Run(Duration period) {
+void Checkpointer::Run(Duration period, const std::function<bool(Time until)>& wait) {
   // While the runtime cannot be read nothing may change (the fail-safe); it usually comes back
   // with a rebooted node, when a lost parent must be activated at once: retry sooner.
   const Duration frozen_retry = std::min<Duration>(period, std::chrono::milliseconds(100));
@@ -405,6 +421,12 @@ void Checkpointer::Run(Duration period) {
     auto now = Clock::now();
     next = frozen ? now + frozen_retry : next + period;
     if (next < now) next = now;  // a slow tick: do not try to catch up
+    if (wait) {
+      if (!wait(next)) return;
+      std::lock_guard<std::mutex> lock(mu_);
+      if (stop_) return;
+      continue;
+    }
     std::unique_lock<std::mutex> lock(mu_);
     if (cv_.wait_until(lock, next, [this] { return stop_; })) return;
   }

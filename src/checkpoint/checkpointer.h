@@ -4,6 +4,7 @@
 #pragma once
 
 #include <condition_variable>
+#include <functional>
 #include <map>
 #include <mutex>
 #include <string>
@@ -52,8 +53,9 @@ class Checkpointer {
   // One tick at `now`. Returns the plan it applied (for tests and benchmarks).
   Plan Tick(Time now);
 
-  // Ticks every `period` until Stop().
-  void Run(Duration period);
+  // Ticks every `period` until Stop(). Between ticks it waits with `wait(until)` when given, which
+  // returns false to stop (the daemon waits for SIGTERM there: no thread of its own for signals).
+  void Run(Duration period, const std::function<bool(Time until)>& wait = nullptr);
   void Stop();
 
   const CheckpointStates& states() const { return states_; }
@@ -107,6 +109,9 @@ class Checkpointer {
   std::set<PodId> dirty_;  // a Secret/ConfigMap they use changed
   std::map<std::string, std::string> reported_;
   bool frozen_ = false;
+  // This tick read the kubelet, took a new API view or wrote a checkpoint: big buffers came and
+  // went, and their memory is given back at the end of the tick.
+  bool transient_work_ = false;
 
   std::mutex mu_;
   std::condition_variable cv_;

@@ -11,7 +11,6 @@
 #include <cstring>
 #include <iostream>
 #include <memory>
-#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "base/file.h"
@@ -206,16 +205,24 @@ int RunCheckpointer(const CheckpointFlags& f) {
            std::chrono::duration_cast<std::chrono::seconds>(o.grace).count(),
            std::chrono::duration_cast<std::chrono::milliseconds>(*tick).count());
 
-  std::thread waiter([&] {
-    int sig = 0;
-    sigwait(&signals, &sig);
-    if (sig != 0) LOG_INFO("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
-    checkpointer.Stop();
-  });
-  checkpointer.Run(*tick);
-  // If Run ended for another reason the waiter is still in sigwait: wake it.
-  ::kill(::getpid(), SIGTERM);
-  waiter.join();
+  // SIGTERM/SIGINT are blocked in every thread and taken here, between ticks (a thread only for
+  // sigwait would cost its stack and a copy of every library's thread-local storage).
+  auto wait = [&signals](checkpoint::Time until) {
+    for (;;) {
+      auto left =
+          std::chrono::duration_cast<std::chrono::nanoseconds>(until - checkpoint::Clock::now());
+      if (left.count() <= 0) return true;
+      timespec ts{static_cast<time_t>(left.count() / 1000000000),
+                  static_cast<long>(left.count() % 1000000000)};
+      int sig = sigtimedwait(&signals, nullptr, &ts);
+      if (sig == SIGTERM || sig == SIGINT) {
+        LOG_INFO("received {}, stopping", sig == SIGTERM ? "SIGTERM" : "SIGINT");
+        return false;
+      }
+      if (sig < 0 && errno == EAGAIN) return true;  // the time is up; EINTR: wait again
+    }
+  };
+  checkpointer.Run(*tick, wait);
   ::close(*lock);
   return kExitOk;
 }
