@@ -81,7 +81,9 @@ TEST_F(StoreTest, FaultsKeepThePreviousCheckpointWhole) {
         ASSERT_FALSE(st.ok()) << where;
         EXPECT_NE(st.status().message().find(std::strerror(err)), absl::string_view::npos) << st.status();
         EXPECT_EQ(Read(layout_.InactiveManifest(id)), v1.manifest) << where;
-        if (target == "tls.key") EXPECT_EQ(Read(layout_.SecretsDir(id) / "tls/tls.key"), "K") << where;
+        if (target == "tls.key") {
+          EXPECT_EQ(Read(layout_.SecretsDir(id) / "tls/tls.key"), "K") << where;
+        }
         EXPECT_TRUE(TempFiles(root_).empty()) << where << ": " << TempFiles(root_)[0];
         ops_.Clear();
         ASSERT_TRUE(store_->Write(v2, false).ok()) << where;

@@ -96,7 +96,9 @@ TEST(CoverageTest, Table) {
     for (const auto& f : got) {
       EXPECT_EQ(f.check, "coverage") << c.name;
       levels[f.subject] = f.level;
-      if (f.level != Level::kOk) EXPECT_FALSE(f.action.empty()) << c.name;
+      if (f.level != Level::kOk) {
+        EXPECT_FALSE(f.action.empty()) << c.name;
+      }
     }
     EXPECT_EQ(levels, c.want) << c.name;
   }

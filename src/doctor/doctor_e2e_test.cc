@@ -285,7 +285,9 @@ class DoctorE2ETest : public ::testing::Test {
     bool compare = quiet_checkpointer || !s_->checkpointer;
     auto before = compare ? Trees() : std::map<std::string, std::string>{};
     ProcessResult r = RunProcess(argv);
-    if (compare) EXPECT_EQ(Trees(), before) << "doctor wrote something";
+    if (compare) {
+      EXPECT_EQ(Trees(), before) << "doctor wrote something";
+    }
     EXPECT_TRUE(fs::is_empty(s_->cwd)) << "doctor wrote into its working directory";
     DoctorRun run;
     run.exit_code = r.exit_code;

@@ -120,7 +120,9 @@ void ExpectNewFieldsRendered(const Json& pod) {
       image = true;
       EXPECT_EQ(v, want["volumes"][3]);
     }
-    if (v["name"] == "secrets" || v["name"] == "config") EXPECT_TRUE(v.contains("hostPath")) << v;
+    if (v["name"] == "secrets" || v["name"] == "config") {
+      EXPECT_TRUE(v.contains("hostPath")) << v;
+    }
   }
   EXPECT_TRUE(image);
 }
