@@ -1,5 +1,7 @@
 #include "checkpoint/api_watcher.h"
 
+#include <random>
+
 #include "absl/strings/str_cat.h"
 #include "base/http_status.h"
 #include "base/log.h"
@@ -48,7 +50,13 @@ bool ApiWatcher::Sleep(Duration d) {
   return !cv_.wait_for(lock, d, [this] { return stop_; });
 }
 
+std::chrono::seconds ApiWatcher::ServerTimeout(std::chrono::seconds base, uint64_t random) {
+  if (base.count() < 2) return base;
+  return base + std::chrono::seconds(random % static_cast<uint64_t>(base.count()));
+}
+
 void ApiWatcher::Loop() {
+  std::mt19937_64 rng(std::random_device{}());
   const Duration kFirstRetry = std::chrono::milliseconds(100);
   Duration backoff = kFirstRetry;
   auto fail = [&](const absl::Status& st) {
@@ -88,7 +96,7 @@ void ApiWatcher::Loop() {
     bool connected = false;
     auto started = Clock::now();
     absl::Status st = watch_->Watch(
-        rv, options_.server_timeout, options_.idle,
+        rv, ServerTimeout(options_.server_timeout, rng()), options_.idle,
         [&] {
           connected = true;
           std::lock_guard<std::mutex> lock(mu_);

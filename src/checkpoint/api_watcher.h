@@ -28,10 +28,15 @@ struct ApiWatcherOptions {
   // Longest wait between attempts while the API server fails (it doubles from 100 ms up to this);
   // the tick period is a good value: checkpoints appear within a tick or two of an answer.
   Duration retry_max = std::chrono::seconds(1);
-  // The server ends each watch after this (timeoutSeconds); the watch then resumes.
+  // Each watch asks the server to end it (timeoutSeconds) after a random time between this and
+  // twice this, as client-go's reflector does, so that the checkpointers of many nodes do not all
+  // come back at the same moment; the watch then resumes.
   std::chrono::seconds server_timeout{300};
-  // No byte for this long (bookmarks arrive about once a minute): the connection is dead.
-  std::chrono::milliseconds idle{330000};
+  // No byte for this long: the connection is dead (API servers since 1.20 send a bookmark about
+  // once a minute; older ones, or one without its watch cache, may be quiet for longer: the
+  // watch is then resumed, which costs one request). A watch whose server vanished without a
+  // word is noticed after at most this, plus the request timeout for the next attempt.
+  std::chrono::milliseconds idle{90000};
 };
 
 class ApiWatcher {
@@ -52,6 +57,9 @@ class ApiWatcher {
   // Requests made so far (for tests and benchmarks).
   uint64_t lists() const { return lists_; }
   uint64_t watches() const { return watches_; }
+
+  // The timeoutSeconds of a watch: in [base, 2 * base) (base when it is under 2 s).
+  static std::chrono::seconds ServerTimeout(std::chrono::seconds base, uint64_t random);
 
  private:
   void Loop();

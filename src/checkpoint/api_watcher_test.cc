@@ -7,6 +7,7 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
+#include <set>
 #include <thread>
 
 #include "gtest/gtest.h"
@@ -29,14 +30,11 @@ bool WaitFor(const std::function<bool()>& cond) {
 
 class ApiWatcherTest : public ::testing::Test {
  protected:
-  void StartWatcher() {
-    auto lister =
-        node::ApiPodLister::Create(api_.Config(), "kube-system", "node-1", milliseconds(2000));
+  void StartWatcher(ApiWatcherOptions o = {}, milliseconds timeout = milliseconds(2000)) {
+    auto lister = node::ApiPodLister::Create(api_.Config(), "kube-system", "node-1", timeout);
     ASSERT_TRUE(lister.ok()) << lister.status();
-    auto watch =
-        node::ApiPodWatch::Create(api_.Config(), "kube-system", "node-1", milliseconds(2000));
+    auto watch = node::ApiPodWatch::Create(api_.Config(), "kube-system", "node-1", timeout);
     ASSERT_TRUE(watch.ok()) << watch.status();
-    ApiWatcherOptions o;
     o.retry_max = milliseconds(200);
     watcher_ =
         std::make_unique<ApiWatcher>("kube-system", *std::move(lister), *std::move(watch), o);
@@ -72,6 +70,48 @@ TEST_F(ApiWatcherTest, ListsOnceThenFollowsEvents) {
   ASSERT_TRUE(WaitFor([&] { return Image("b").empty(); }));
   EXPECT_EQ(api_.lists(), 1) << "steady state: one list, then the watch";
   EXPECT_EQ(watcher_->lists(), 1u);
+  // The server is asked to end the watch after 5 to 10 minutes, as client-go's reflector asks.
+  for (int t : api_.watch_timeouts()) {
+    EXPECT_GE(t, 300);
+    EXPECT_LT(t, 600);
+  }
+}
+
+TEST(ApiWatcherTimeoutTest, ServerTimeoutIsSpreadOverOneToTwiceTheBase) {
+  std::set<int64_t> seen;
+  for (uint64_t r = 0; r < 1000; ++r) {
+    auto t = ApiWatcher::ServerTimeout(std::chrono::seconds(300), r * 7919);
+    EXPECT_GE(t.count(), 300);
+    EXPECT_LT(t.count(), 600);
+    seen.insert(t.count());
+  }
+  EXPECT_GT(seen.size(), 100u) << "spread, not one value";
+  EXPECT_EQ(ApiWatcher::ServerTimeout(std::chrono::seconds(1), 12345).count(), 1);
+}
+
+// The API server stops answering without closing anything (hung, or the network path to it
+// lost): the open watch gets no byte and new requests no answer. The watcher says the API server
+// cannot be read within a bound (the idle timeout, then the request timeout of the next attempt;
+// asserted with 10x margin), and converges when it answers again, with what changed meanwhile.
+TEST_F(ApiWatcherTest, SilentApiServerIsNoticedAndTheWatchResumes) {
+  api_.Put("a", "u1", "v1");
+  ApiWatcherOptions o;
+  o.idle = milliseconds(300);
+  const milliseconds request_timeout(300);
+  StartWatcher(o, request_timeout);
+  ASSERT_TRUE(WaitFor([&] { return Image("a") == "v1"; }));
+  api_.Hang(true);
+  auto hung_at = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return !watcher_->View().ok(); }));
+  auto noticed = std::chrono::steady_clock::now() - hung_at;
+  EXPECT_LT(noticed, 10 * (o.idle + request_timeout + o.retry_max));
+  EXPECT_EQ(watcher_->View().status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_NE(watcher_->View().status().message().find("timed out"), absl::string_view::npos)
+      << watcher_->View().status();
+  api_.Put("a", "u1", "v2");  // changed while it could not be seen
+  api_.Hang(false);
+  ASSERT_TRUE(WaitFor([&] { return Image("a") == "v2"; }));
+  EXPECT_TRUE(watcher_->View().ok());
 }
 
 TEST_F(ApiWatcherTest, DeletedAndRecreatedWithTheSameName) {

@@ -98,6 +98,7 @@ absl::StatusOr<std::unique_ptr<ApiPodWatch>> ApiPodWatch::Create(
   std::unique_ptr<ApiPodWatch> w(new ApiPodWatch());
   w->ns_ = ns;
   w->node_name_ = node_name;
+  w->timeout_ = timeout;
   LB_ASSIGN_OR_RETURN(
       w->get_,
       internal::HttpGet::Create(Url(config, Path(ns, node_name, "0", std::chrono::seconds(1))), o));
@@ -156,6 +157,8 @@ absl::Status ApiPodWatch::Watch(
   };
   internal::HttpGet::StreamOptions so;
   so.idle_timeout = idle;
+  so.head_timeout = timeout_;
+  so.max_duration = std::chrono::duration_cast<std::chrono::milliseconds>(server_timeout) + idle;
   absl::Status st = get_->Stream(path, so, h);
   if (st.code() == absl::StatusCode::kCancelled) return st;
   if (!st.ok() && code == 0)

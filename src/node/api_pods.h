@@ -51,9 +51,11 @@ class ApiPodWatch {
   // Streams the events after `resource_version`, each line (one JSON event) to `on_event`, until
   // the server ends the watch after `server_timeout` (OK: watch again from the last
   // resourceVersion seen). `on_connected` is called once the server accepted the watch (200).
-  // No byte for `idle` (bookmarks come about once a minute) is Unavailable. Errors: as
-  // ApiPodLister::List, 410 Gone as OutOfRange (relist), Cancelled after Cancel(), or
-  // on_event's error.
+  // A connection that dies without a word is noticed in bounded time, each Unavailable: no
+  // status line within the `timeout` given to Create (connect and handshake included); then no
+  // byte for `idle` (API servers since 1.20 send a bookmark about once a minute); or the watch
+  // still open `idle` after the server should have ended it. Errors: as ApiPodLister::List, 410
+  // Gone as OutOfRange (relist), Cancelled after Cancel(), or on_event's error.
   absl::Status Watch(const std::string& resource_version, std::chrono::seconds server_timeout,
                      std::chrono::milliseconds idle, const std::function<void()>& on_connected,
                      const std::function<absl::Status(absl::string_view event)>& on_event);
@@ -67,6 +69,7 @@ class ApiPodWatch {
  private:
   ApiPodWatch() = default;
   std::string ns_, node_name_;
+  std::chrono::milliseconds timeout_{0};
   std::unique_ptr<internal::HttpGet> get_;
 };
 

@@ -2,12 +2,14 @@
 
 #include <httplib.h>
 
+#include <cstdio>
 #include <mutex>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "gtest/gtest.h"
+#include "testing/raw_server.h"
 #include "testing/servers.h"
 
 namespace lifeboat::node {
@@ -101,6 +103,71 @@ TEST(ApiObjectReaderTest, ReadsSecretsAndConfigMapsByNameFromTheCache) {
   ASSERT_EQ(seen.size(), 3u);
   EXPECT_EQ(seen[0], "/api/v1/namespaces/kube-system/secrets/kube-apiserver?0 application/json Bearer t0k3n");
   EXPECT_EQ(seen[1], "/api/v1/namespaces/kube-system/configmaps/cfg?0 application/json Bearer t0k3n");
+}
+
+// A watch whose server accepts the connection and then says nothing (no status line): noticed
+// after the request timeout given to Create, however long the idle timeout.
+TEST(ApiPodWatchTest, ServerThatNeverAnswersIsNoticedAfterTheRequestTimeout) {
+  lifeboat::testing::SilentServer silent;
+  kube::Kubeconfig config;
+  config.server = "http://127.0.0.1:" + std::to_string(silent.port());
+  const auto timeout = std::chrono::milliseconds(300);
+  auto watch = ApiPodWatch::Create(config, "kube-system", "node-1", timeout);
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  bool connected = false;
+  int events = 0;
+  auto start = std::chrono::steady_clock::now();
+  absl::Status st = (*watch)->Watch(
+      "42", std::chrono::seconds(300), std::chrono::minutes(10), [&] { connected = true; },
+      [&](absl::string_view) {
+        ++events;
+        return absl::OkStatus();
+      });
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find("no answer within 300 ms"), absl::string_view::npos) << st;
+  EXPECT_FALSE(connected);
+  EXPECT_EQ(events, 0);
+  // A bound, not a measurement: 10x the request timeout, far below the 10 minute idle timeout.
+  EXPECT_LT(took, 10 * timeout);
+}
+
+// A watch that was accepted and delivered an event, then its server went silent (hung, or the
+// path to it lost): noticed after the idle timeout, the events before it delivered.
+TEST(ApiPodWatchTest, WatchThatGoesSilentIsNoticedAfterTheIdleTimeout) {
+  const std::string event =
+      R"({"type":"BOOKMARK","object":{"kind":"Pod","metadata":{"resourceVersion":"43"}}})"
+      "\n";
+  char size[16];
+  std::snprintf(size, sizeof size, "%zx", event.size());
+  // The status line, headers and one event; then nothing, the connection left open.
+  lifeboat::testing::RawServer silent([&](const std::string&, int, int) {
+    return lifeboat::testing::RawServer::Reply{
+        "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n" +
+        std::string(size) + "\r\n" + event + "\r\n"};
+  });
+  kube::Kubeconfig config;
+  config.server = silent.url("");
+  auto watch = ApiPodWatch::Create(config, "kube-system", "node-1", std::chrono::seconds(5));
+  ASSERT_TRUE(watch.ok()) << watch.status();
+  const auto idle = std::chrono::milliseconds(300);
+  bool connected = false;
+  std::vector<std::string> events;
+  auto start = std::chrono::steady_clock::now();
+  absl::Status st = (*watch)->Watch(
+      "42", std::chrono::seconds(300), idle, [&] { connected = true; },
+      [&](absl::string_view e) {
+        events.emplace_back(e);
+        return absl::OkStatus();
+      });
+  auto took = std::chrono::steady_clock::now() - start;
+  EXPECT_EQ(st.code(), absl::StatusCode::kUnavailable) << st;
+  EXPECT_NE(st.message().find("nothing received for 300 ms"), absl::string_view::npos) << st;
+  EXPECT_TRUE(connected);
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0] + "\n", event);
+  EXPECT_GE(took, idle - std::chrono::milliseconds(20)) << "not cut short";
+  EXPECT_LT(took, 10 * idle);
 }
 
 }  // namespace

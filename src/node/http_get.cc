@@ -290,8 +290,13 @@ struct HttpGet::Impl {
   bool got_response_bytes = false;    // this attempt has seen a byte of the response
   Clock::time_point deadline;         // of the whole request
   std::chrono::milliseconds idle{0};  // >0: also the longest wait for the next byte (Stream)
+  // Until the status line and headers are in (Stream with a head timeout); max: none.
+  Clock::time_point head_deadline = Clock::time_point::max();
+  std::chrono::milliseconds head_timeout{0};
+  std::chrono::milliseconds stream_max{0};  // Stream's max_duration (0: not streaming, or none)
   bool timed_out = false;
   bool idle_timed_out = false;
+  bool head_timed_out = false;
   int io_errno = 0;
   int cancel_fd = -1;  // eventfd: readable once Cancel was called
   std::atomic<bool> cancel_requested{false};
@@ -318,8 +323,16 @@ struct HttpGet::Impl {
     return absl::UnavailableError(absl::StrCat(target, ": ", reason));
   }
   absl::Status TimedOut(absl::string_view during) const {
+    if (head_timed_out) {
+      return Fail(
+          absl::StrCat("timed out: no answer within ", head_timeout.count(), " ms ", during));
+    }
     if (idle_timed_out) {
       return Fail(absl::StrCat("timed out: nothing received for ", idle.count(), " ms ", during));
+    }
+    if (stream_max.count() > 0) {
+      return Fail(absl::StrCat("timed out: the answer was still going after ", stream_max.count(),
+                               " ms ", during));
     }
     return Fail(absl::StrCat("timed out after ", options.timeout.count(), " ms ", during));
   }
@@ -577,7 +590,7 @@ int HttpGet::Impl::Wait(int sock, short events, Clock::time_point until) {
 // timeout counted from now (the last byte that came).
 int HttpGet::Impl::WaitIo(short events) {
   Clock::time_point until = deadline;
-  bool by_idle = false;
+  bool by_idle = false, by_head = false;
   if (idle.count() > 0) {
     Clock::time_point idle_until = Clock::now() + idle;
     if (idle_until < until) {
@@ -585,10 +598,16 @@ int HttpGet::Impl::WaitIo(short events) {
       by_idle = true;
     }
   }
+  if (head_deadline < until) {
+    until = head_deadline;
+    by_idle = false;
+    by_head = true;
+  }
   int w = Wait(fd, events, until);
   if (w == 0) {
     timed_out = true;
     idle_timed_out = by_idle;
+    head_timed_out = by_head;
   }
   return w;
 }
@@ -644,7 +663,8 @@ absl::Status HttpGet::Impl::Connect() {
   // names its server by DNS, and /etc/hosts or a local resolver answers quickly.
   int rc = ::getaddrinfo(url.host.c_str(), url.port.c_str(), &hints, &addrs);
   if (rc != 0) return Fail(absl::StrCat("cannot resolve ", url.host, ": ", gai_strerror(rc)));
-  Clock::time_point connect_deadline = std::min(deadline, Clock::now() + kConnectCap);
+  Clock::time_point connect_deadline =
+      std::min({deadline, head_deadline, Clock::now() + kConnectCap});
   std::vector<std::string> errors;
   bool connect_timed_out = false;
   for (addrinfo* a = addrs; a != nullptr && fd < 0; a = a->ai_next) {
@@ -904,7 +924,7 @@ absl::Status HttpGet::Impl::Run(absl::string_view method, absl::string_view path
     target.clear();
     absl::StrAppend(&target, url.tls ? "https://" : "http://", url.authority, path);
   }
-  timed_out = idle_timed_out = false;
+  timed_out = idle_timed_out = head_timed_out = false;
   cancelled = cancel_requested.load();
   if (cancelled) return Fail("");
   if (fd >= 0 && !IdleConnectionUsable()) Close();
@@ -1028,6 +1048,8 @@ absl::StatusOr<absl::string_view> HttpGet::Send(absl::string_view method,
   }
   im.deadline = Clock::now() + im.options.timeout;
   im.idle = std::chrono::milliseconds(0);
+  im.head_deadline = Clock::time_point::max();
+  im.stream_max = std::chrono::milliseconds(0);
   im.body.clear();  // keeps its capacity: no new buffer every tick
   std::string& out = im.body;
   HttpResponseParser& parser = im.parser;
@@ -1062,8 +1084,19 @@ absl::Status HttpGet::Stream(absl::string_view path_and_query, const StreamOptio
   im.deadline =
       options.max_duration.count() > 0 ? now + options.max_duration : Clock::time_point::max();
   im.idle = options.idle_timeout.count() > 0 ? options.idle_timeout : im.options.timeout;
+  im.head_timeout = options.head_timeout;
+  im.stream_max = options.max_duration;
+  im.head_deadline =
+      options.head_timeout.count() > 0 ? now + options.head_timeout : Clock::time_point::max();
+  // The headers are in: from now on only the idle timeout (and max_duration) bound the answer.
+  std::function<absl::Status(long)> on_status = [&im, &handlers](long http_code) {
+    im.head_deadline = Clock::time_point::max();
+    return handlers.on_status ? handlers.on_status(http_code) : absl::OkStatus();
+  };
   long code = 0;
-  return im.Run("GET", path_and_query, "", "", 0, handlers.on_status, handlers.on_body, &code);
+  absl::Status st = im.Run("GET", path_and_query, "", "", 0, on_status, handlers.on_body, &code);
+  im.head_deadline = Clock::time_point::max();
+  return st;
 }
 
 std::string HttpGet::TakeBody() { return std::exchange(impl_->body, std::string()); }

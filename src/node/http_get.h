@@ -86,6 +86,10 @@ class HttpGet {
     // The longest wait for the next byte (connect and handshake included); 0: options.timeout.
     // A watch should allow more than the server's bookmark/keep-alive interval.
     std::chrono::milliseconds idle_timeout{0};
+    // The longest wait for the status line and headers, connect and handshake included (a server
+    // that accepts a connection and then says nothing is noticed this soon, however long the
+    // idle timeout); 0: only the idle timeout applies.
+    std::chrono::milliseconds head_timeout{0};
     // Bounds the whole request; 0: none (until the server ends the answer, or Cancel).
     std::chrono::milliseconds max_duration{0};
   };

@@ -1,6 +1,6 @@
 // A fake API server (httplib, a free loopback port) serving kube-system's pods for the watch:
 // it lists, streams watch events from a resourceVersion, ends watches, compacts its history
-// (410 Gone) and restarts on the same port.
+// (410 Gone), restarts on the same port, and hangs (says nothing while staying up).
 #pragma once
 
 #include <httplib.h>
@@ -91,6 +91,18 @@ class FakePodApi {
     std::lock_guard<std::mutex> lock(mu_);
     return lists_;
   }
+  // The timeoutSeconds of every watch so far.
+  std::vector<int> watch_timeouts() {
+    std::lock_guard<std::mutex> lock(mu_);
+    return watch_timeouts_;
+  }
+  // true: the server stays up but says nothing any more (hung, or the path to it lost): open
+  // watches get no byte, new requests no answer. false: it answers again.
+  void Hang(bool hang) {
+    std::lock_guard<std::mutex> lock(mu_);
+    hung_ = hang;
+    cv_.notify_all();
+  }
   kube::Kubeconfig Config() const {
     kube::Kubeconfig c;
     c.server = "http://127.0.0.1:" + std::to_string(port_);
@@ -99,6 +111,10 @@ class FakePodApi {
 
  private:
   void Serve(const httplib::Request& req, httplib::Response& res) {
+    {
+      std::unique_lock<std::mutex> lock(mu_);
+      cv_.wait(lock, [this] { return !hung_ || stopping_; });
+    }
     if (req.get_param_value("watch") != "1") {
       std::lock_guard<std::mutex> lock(mu_);
       ++lists_;
@@ -114,6 +130,7 @@ class FakePodApi {
     {
       std::lock_guard<std::mutex> lock(mu_);
       generation = generation_;
+      watch_timeouts_.push_back(std::stoi(req.get_param_value("timeoutSeconds")));
     }
     res.set_chunked_content_provider(
         "application/json", [this, from, generation](size_t, httplib::DataSink& sink) {
@@ -129,6 +146,10 @@ class FakePodApi {
           }
           uint64_t sent = from;
           while (!stopping_ && generation_ == generation) {
+            if (hung_) {
+              cv_.wait_for(lock, std::chrono::milliseconds(50));
+              continue;
+            }
             for (auto& [rv, e] : events_) {
               if (rv <= sent) continue;
               std::string line = e + "\n";
@@ -152,6 +173,8 @@ class FakePodApi {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stopping_ = false;
+  bool hung_ = false;
+  std::vector<int> watch_timeouts_;
   std::map<std::string, kube::Json> pods_;
   std::vector<std::pair<uint64_t, std::string>> events_;
   uint64_t rv_ = 100;
