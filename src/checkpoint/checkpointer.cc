@@ -191,20 +191,21 @@ absl::Status Checkpointer::Tokens(const PodId& id, const Json& parent, Time now,
       std::string key = kube::TokenKey(sat);
       keys.insert(key);
       Token& t = tokens_[id][key];
-      if (t.token.empty() || now >= t.renew_at) {
+      const std::string uid = meta.value("uid", "");
+      // A pod deleted and created again under the same name is another pod: a token bound to
+      // the old one is refused by the API server.
+      if (t.token.empty() || t.uid != uid || now >= t.renew_at) {
         std::string sa =
             spec.value("serviceAccountName", spec.value("serviceAccount", std::string("default")));
         LB_RETURN_IF_ERROR(kube::ValidateObjectName("serviceaccount", sa));
         int64_t seconds = sat.value("expirationSeconds", int64_t{3600});
-        Json request = {{"apiVersion", "authentication.k8s.io/v1"},
-                        {"kind", "TokenRequest"},
-                        {"spec",
-                         {{"expirationSeconds", seconds},
-                          {"boundObjectRef",
-                           {{"apiVersion", "v1"},
-                            {"kind", "Pod"},
-                            {"name", id.name},
-                            {"uid", meta.value("uid", "")}}}}}};
+        Json request = {
+            {"apiVersion", "authentication.k8s.io/v1"},
+            {"kind", "TokenRequest"},
+            {"spec",
+             {{"expirationSeconds", seconds},
+              {"boundObjectRef",
+               {{"apiVersion", "v1"}, {"kind", "Pod"}, {"name", id.name}, {"uid", uid}}}}}};
         std::string audience = sat.value("audience", "");
         if (!audience.empty()) request["spec"]["audiences"] = Json::array({audience});
         LB_ASSIGN_OR_RETURN(Json answer, sources_.RequestToken(sa, request));
@@ -225,7 +226,11 @@ absl::Status Checkpointer::Tokens(const PodId& id, const Json& parent, Time now,
         }
         if (life < absl::Seconds(10)) life = absl::Seconds(10);
         t.token = std::move(token);
-        t.renew_at = now + std::chrono::duration_cast<Duration>(absl::ToChronoSeconds(life * 0.8));
+        t.uid = uid;
+        t.renew_at =
+            now + std::min<Duration>(
+                      std::chrono::duration_cast<Duration>(absl::ToChronoSeconds(life * 0.8)),
+                      options_.token_max_age);
         LOG_INFO(
             "checkpoint {}: token of service account {} (audience {}) requested, bound to the pod, "
             "valid {}s",
@@ -275,7 +280,7 @@ absl::Status Checkpointer::WriteOne(const PodId& id, bool active, bool fetch_fre
 
 void Checkpointer::WriteCheckpoints(const Plan& plan, const Observation& obs, Time now) {
   if (!plan.checkpoint.empty()) RefreshObjects(now);
-  // Tokens at 80% of their life are renewed by rewriting the checkpoint.
+  // Tokens at 80% of their life (or token_max_age) are renewed by rewriting the checkpoint.
   for (const auto& [id, tokens] : tokens_) {
     for (const auto& [key, t] : tokens) {
       if (now >= t.renew_at) dirty_.insert(id);

@@ -44,6 +44,10 @@ struct Options {
   // before a decision needs it. In steady state nothing depends on it: decrypting and scanning
   // /pods (391 KiB with 100 pods) was most of a tick's CPU.
   Duration kubelet_refresh = Duration::zero();
+  // A projected service-account token in a checkpoint is requested again at 80% of the life the
+  // API server granted, as the kubelet does, or once it is this old, whichever comes first (the
+  // kubelet's limit is 24 h).
+  Duration token_max_age = std::chrono::hours(24);
 };
 
 class Checkpointer {
@@ -71,7 +75,8 @@ class Checkpointer {
   absl::StatusOr<const CachedObject*> Object(const std::string& key, bool fresh, Time now);
   absl::Status Fetch(const std::string& key, Time now);
   // For each projected serviceAccountToken source of `parent`: a token of the parent's service
-  // account bound to the parent pod, requested when missing or at 80% of its life, put into
+  // account bound to the parent pod, requested when missing, when the pod is another one of the
+  // same name (a new UID), or at 80% of its life (or Options::token_max_age), put into
   // `objects` as "ServiceAccountToken/<kube::TokenKey>".
   absl::Status Tokens(const PodId& id, const Json& parent, Time now, std::map<std::string, Json>& objects);
   void RefreshObjects(Time now);
@@ -103,6 +108,7 @@ class Checkpointer {
   std::map<std::string, CachedObject> objects_;
   struct Token {
     std::string token;
+    std::string uid;  // of the pod it is bound to
     Time renew_at{};
   };
   std::map<PodId, std::map<std::string, Token>> tokens_;  // by kube::TokenKey

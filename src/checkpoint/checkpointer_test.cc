@@ -87,6 +87,7 @@ class CheckpointerTest : public ::testing::Test {
     o.node_name = "node-1";
     o.grace = grace;
     o.kubelet_refresh = kubelet_refresh;
+    o.token_max_age = token_max_age_;
     checkpointer_ = std::make_unique<Checkpointer>(o, src_, *store_, metrics_);
   }
   Plan Tick(Duration advance = seconds(1)) {
@@ -111,6 +112,7 @@ class CheckpointerTest : public ::testing::Test {
   std::unique_ptr<Store> store_;
   std::unique_ptr<Checkpointer> checkpointer_;
   Time now_ = Time{} + std::chrono::hours(1);
+  Duration token_max_age_ = std::chrono::hours(24);
 };
 
 TEST_F(CheckpointerTest, FirstTickWritesCheckpointsAndActivatesOwn) {
@@ -593,6 +595,45 @@ TEST_F(CheckpointerTest, ProjectedTokenIsRequestedBoundToTheParentWrittenAndRene
   EXPECT_FALSE(Inactive(sched));
   EXPECT_FALSE(fs::exists(dir / "token"));
   EXPECT_FALSE(fs::exists(layout_.SecretsDir(sched)));
+}
+
+// A parent deleted and created again under the same name within the grace period is another pod
+// (a new UID): the token bound to the old one is refused by the API server, so a new one is
+// requested. And --token-max-age renews a token before 80% of its life.
+TEST_F(CheckpointerTest, TokenRequestedAgainForARecreatedParentAndAtTheMaxAge) {
+  token_max_age_ = seconds(60);
+  Restart();
+  const PodId sched{"kube-system", "kube-scheduler-abc"};
+  auto make = [&](const std::string& uid) {
+    Json pod = Pod(sched.name, Json::parse(R"({
+      "containers": [{"name": "s"}],
+      "volumes": [{"name": "kube-api-access-x", "projected": {"sources": [
+        {"serviceAccountToken": {"path": "token", "expirationSeconds": 3600}}]}}]})"));
+    pod["metadata"]["uid"] = uid;
+    return pod;
+  };
+  src_.AddParent(make("uid-1"));
+  Tick();
+  ASSERT_EQ(src_.token_requests.size(), 1u);
+  Json manifest = Json::parse(Read(layout_.InactiveManifest(sched)));
+  fs::path dir = manifest["spec"]["volumes"][0]["hostPath"]["path"].get<std::string>();
+  EXPECT_EQ(Read(dir / "token"), "token-1-for-default");
+  Tick(seconds(30));
+  EXPECT_EQ(src_.token_requests.size(), 1u);
+  Tick(seconds(31));
+  ASSERT_EQ(src_.token_requests.size(), 2u) << "60 s old: renewed long before 80% of an hour";
+  EXPECT_EQ(Read(dir / "token"), "token-2-for-default");
+
+  // Deleted, and a new pod of the same name (new UID) before the grace period ends.
+  src_.api.erase(sched);
+  Tick();
+  src_.AddParent(make("uid-2"));
+  Tick();
+  ASSERT_EQ(src_.token_requests.size(), 3u);
+  EXPECT_EQ(src_.token_requests[2].second["spec"]["boundObjectRef"]["uid"], "uid-2");
+  EXPECT_EQ(Read(dir / "token"), "token-3-for-default");
+  manifest = Json::parse(Read(layout_.InactiveManifest(sched)));
+  EXPECT_EQ(manifest["metadata"]["ownerReferences"][0]["uid"], "uid-2");
 }
 
 TEST_F(CheckpointerTest, MetricsText) {

@@ -48,6 +48,7 @@ struct CheckpointFlags {
   std::string verify = "10m";
   std::string kubelet_refresh = "1m";
   std::string api_timeout = "10s";
+  std::string token_max_age = "24h";
   std::string metrics_address = "127.0.0.1:9780";
 };
 
@@ -115,10 +116,15 @@ int RunCheckpointer(const CheckpointFlags& f) {
   auto verify = Duration("--verify-period", f.verify);
   auto api_timeout = Duration("--api-timeout", f.api_timeout);
   auto kubelet_refresh = Duration("--kubelet-refresh-period", f.kubelet_refresh);
-  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &verify, &api_timeout, &kubelet_refresh}) {
+  auto token_max_age = Duration("--token-max-age", f.token_max_age);
+  for (const auto* d : {&runtime_timeout, &grace, &tick, &refresh, &verify, &api_timeout,
+                        &kubelet_refresh, &token_max_age}) {
     if (!d->ok()) return fail_usage(std::string(d->status().message()));
   }
   if (*tick <= checkpoint::Duration::zero()) return fail_usage("--tick-period must be positive");
+  if (*token_max_age <= checkpoint::Duration::zero())
+    return fail_usage("--token-max-age must be positive");
+  o.token_max_age = *token_max_age;
   o.grace = *grace;
   o.refresh = *refresh;
   o.verify = *verify;
@@ -285,6 +291,12 @@ Runner AddCheckpointCommand(CLI::App& app) {
                  "notice a kubelet that cannot be read (0: every tick, as upstream)")
       ->capture_default_str();
   app.add_option("--api-timeout", f->api_timeout, "timeout of each API server and kubelet request")
+      ->capture_default_str();
+  app.add_option(
+         "--token-max-age", f->token_max_age,
+         "a projected service-account token in a checkpoint is requested again at 80% of its life, "
+         "as the kubelet does, or once it is this old, whichever comes first (the kubelet's limit: "
+         "24h)")
       ->capture_default_str();
   app.add_option("--metrics-address", f->metrics_address,
                  "host:port for /healthz and /metrics (empty: off; port 0: any free port)")
