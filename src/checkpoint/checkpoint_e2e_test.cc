@@ -224,6 +224,91 @@ class CheckpointE2ETest : public ::testing::Test {
     node_ = std::make_unique<Subprocess>(argv, (work_ / "node-1-rebooted.log").string());
   }
 
+  // The API server's verdict on `token` (TokenReview): its status, or an empty object.
+  kube::Json Review(const std::string& token) {
+    kube::Json review = {{"apiVersion", "authentication.k8s.io/v1"},
+                         {"kind", "TokenReview"},
+                         {"spec", {{"token", token}}}};
+    const fs::path file = fs::path(tb_->dir()) / "tokenreview.json";
+    std::ofstream(file) << review.dump();
+    auto reviewed = Kubectl({"create", "-f", file.string(), "-o", "json"});
+    if (!reviewed.ok()) {
+      ADD_FAILURE() << reviewed.status();
+      return kube::Json::object();
+    }
+    auto parsed = kube::ParseJson(*reviewed);
+    if (!parsed.ok()) {
+      ADD_FAILURE() << *reviewed;
+      return kube::Json::object();
+    }
+    return (*parsed).value("status", kube::Json::object());
+  }
+
+  // A parent of our own on node-1 (the checkpointer's namespace, annotated), with a projected
+  // service-account token as a kube-api-access-* volume is; returns its UID.
+  std::string CreateProbe(const std::string& image) {
+    kube::Json pod = {{"apiVersion", "v1"},
+                      {"kind", "Pod"},
+                      {"metadata",
+                       {{"name", kProbe},
+                        {"namespace", "kube-system"},
+                        {"annotations", {{std::string(kCheckpointAnnotation), "true"}}}}},
+                      {"spec",
+                       {{"nodeName", "node-1"},
+                        {"automountServiceAccountToken", false},
+                        {"containers",
+                         {{{"name", "probe"},
+                           {"image", image},
+                           {"volumeMounts",
+                            {{{"name", "api-token"}, {"mountPath", "/var/run/secrets/tokens"}}}}}}},
+                        {"volumes",
+                         {{{"name", "api-token"},
+                           {"projected",
+                            {{"sources",
+                              {{{"serviceAccountToken",
+                                 {{"path", "token"}, {"expirationSeconds", 3600}}}}}}}}}}}}}};
+    const fs::path file = fs::path(tb_->dir()) / "probe.json";
+    std::ofstream(file) << pod.dump();
+    EXPECT_TRUE(Kubectl({"create", "-f", file.string()}).ok());
+    auto uid =
+        Kubectl({"-n", "kube-system", "get", "pod", kProbe, "-o", "jsonpath={.metadata.uid}"});
+    EXPECT_TRUE(uid.ok()) << uid.status();
+    return uid.ok() ? *uid : "";
+  }
+  // The probe's checkpoint as written (an empty object while there is none).
+  kube::Json ProbeCheckpoint() {
+    auto pod = kube::ParseJson(Read(Inactive(kProbe)));
+    return pod.ok() ? *pod : kube::Json::object();
+  }
+  std::string ProbeImage() {
+    kube::Json pod = ProbeCheckpoint();
+    if (!pod.contains("spec")) return "";
+    return pod["spec"]["containers"][0].value("image", "");
+  }
+  std::string ProbeOwnerUid() {
+    kube::Json pod = ProbeCheckpoint();
+    if (!pod.contains("metadata") || !pod["metadata"].contains("ownerReferences")) return "";
+    return pod["metadata"]["ownerReferences"][0].value("uid", "");
+  }
+  fs::path ProbeToken() {
+    return secrets_ / "kube-system" / kProbe / "_projected" / "api-token" / "token";
+  }
+  // Milliseconds since `t0`.
+  static int64_t Since(std::chrono::steady_clock::time_point t0) {
+    return std::chrono::duration_cast<Ms>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // etcdctl against the test bed's etcd; returns stdout.
+  std::string Etcdctl(const std::vector<std::string>& args) {
+    std::vector<std::string> argv = {
+        "etcdctl", "--endpoints=" + tb_->Env("ETCD_ENDPOINTS"), "--cacert=" + tb_->Env("ETCD_CA"),
+        "--cert=" + tb_->Env("ETCD_CERT"), "--key=" + tb_->Env("ETCD_KEY")};
+    argv.insert(argv.end(), args.begin(), args.end());
+    auto r = RunProcess(argv, {{"ETCDCTL_API", "3"}});
+    EXPECT_EQ(r.exit_code, 0) << r.out << r.err;
+    return r.out;
+  }
+  static constexpr const char* kProbe = "watch-probe";
+
   std::unique_ptr<Testbed> tb_;
   std::unique_ptr<Subprocess> checkpointer_;
   std::unique_ptr<Subprocess> node_;
@@ -268,22 +353,13 @@ TEST_F(CheckpointE2ETest, InactiveCheckpointsAppearAndOwnIsActive) {
   // service account, bound to the parent pod, that the API server accepts (TokenReview).
   ASSERT_TRUE(fs::exists(bundle / "token")) << "the projection's token is checkpointed";
   EXPECT_EQ(Mode(bundle / "token"), 0600u);
-  kube::Json review = {{"apiVersion", "authentication.k8s.io/v1"},
-                       {"kind", "TokenReview"},
-                       {"spec", {{"token", Read(bundle / "token")}}}};
-  const fs::path review_file = fs::path(tb_->dir()) / "tokenreview.json";
-  std::ofstream(review_file) << review.dump();
-  auto reviewed = Kubectl({"create", "-f", review_file.string(), "-o", "json"});
-  ASSERT_TRUE(reviewed.ok()) << reviewed.status();
-  auto status = kube::ParseJson(*reviewed);
-  ASSERT_TRUE(status.ok()) << *reviewed;
-  EXPECT_EQ((*status)["status"].value("authenticated", false), true) << *reviewed;
-  EXPECT_EQ((*status)["status"]["user"].value("username", ""),
-            "system:serviceaccount:kube-system:default")
-      << *reviewed;
-  EXPECT_EQ((*status)["status"]["user"]["extra"]["authentication.kubernetes.io/pod-name"],
+  kube::Json review = Review(Read(bundle / "token"));
+  EXPECT_EQ(review.value("authenticated", false), true) << review.dump();
+  EXPECT_EQ(review["user"].value("username", ""), "system:serviceaccount:kube-system:default")
+      << review.dump();
+  EXPECT_EQ(review["user"]["extra"]["authentication.kubernetes.io/pod-name"],
             kube::Json::array({apiserver_pod_}))
-      << "bound to the parent pod: " << *reviewed;
+      << "bound to the parent pod: " << review.dump();
 
   // The kubelet runs our own checkpoint and the API server accepts its mirror pod.
   EXPECT_TRUE(WaitFor(
@@ -559,6 +635,182 @@ TEST_F(CheckpointTls13E2ETest, CheckpointsAreWrittenAgainstATls13OnlyApiServer) 
   StartCheckpointer();
   ASSERT_TRUE(WaitFor([&] { return CheckpointsWritten(); }, Ms(20000))) << checkpointer_->Output();
   EXPECT_EQ(JsonFiles(inactive_).size(), 2u);
+  EXPECT_EQ(Read(Active(self_pod_)), Read(Inactive(self_pod_)));
+  StopCheckpointer();
+}
+
+// The watch across an API server restart: the checkpointer's watch breaks while the API server
+// is away; a change of the parent's spec made once it is back reaches the checkpoint within a
+// few ticks (bound: 30 s, 30 ticks).
+TEST_F(CheckpointE2ETest, WatchFollowsTheParentAcrossAnApiServerRestart) {
+  StartCheckpointer();
+  CreateProbe("probe:v1");
+  ASSERT_TRUE(WaitFor([&] { return ProbeImage() == "probe:v1"; }, Ms(30000)))
+      << checkpointer_->Output();
+  ASSERT_TRUE(tb_->Script("stop", {"apiserver"}).ok());
+  // The checkpointer sees the API server gone (its watch broke, its next attempts fail).
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        std::string m = Http("http://127.0.0.1:" + std::to_string(MetricsPort()) + "/metrics");
+        return m.find("lifeboat_checkpointer_errors_total{source=\"api\"} 0") ==
+                   std::string::npos &&
+               m.find("lifeboat_checkpointer_errors_total{source=\"api\"}") != std::string::npos;
+      },
+      Ms(30000)))
+      << checkpointer_->Output();
+  ASSERT_TRUE(tb_->Script("start", {"apiserver"}).ok());
+  ASSERT_TRUE(
+      Kubectl({"-n", "kube-system", "set", "image", std::string("pod/") + kProbe, "probe=probe:v2"})
+          .ok());
+  auto changed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return ProbeImage() == "probe:v2"; }, Ms(30000), Ms(50)))
+      << checkpointer_->Output();
+  int64_t ms = Since(changed);
+  std::cout << "checkpoint updated " << ms << " ms after the change (API server restarted)"
+            << std::endl;
+  RecordProperty("restart_convergence_ms", static_cast<int>(ms));
+  // Either is right; which one the API server's watch cache led to is worth knowing.
+  std::cout << "the watch after the restart: "
+            << (checkpointer_->Output().find("listing again") != std::string::npos
+                    ? "relisted (410 Gone)"
+                    : "resumed from its resourceVersion")
+            << std::endl;
+  StopCheckpointer();
+}
+
+// A parent deleted and created again under the same name (a new UID, another spec): the
+// checkpoint becomes the new pod's, its owner the new UID, and its token is requested again,
+// bound to the new pod (the old pod's token is refused by the API server once that pod is gone).
+TEST_F(CheckpointE2ETest, ParentDeletedAndRecreatedWithTheSameName) {
+  StartCheckpointer();
+  std::string uid1 = CreateProbe("probe:v1");
+  ASSERT_TRUE(
+      WaitFor([&] { return ProbeOwnerUid() == uid1 && fs::exists(ProbeToken()); }, Ms(30000)))
+      << checkpointer_->Output();
+  std::string token1 = Read(ProbeToken());
+  ASSERT_TRUE(
+      Kubectl({"-n", "kube-system", "delete", "pod", kProbe, "--grace-period=0", "--force"}).ok());
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        return !Kubectl({"-n", "kube-system", "get", "pod", kProbe}).ok();
+      },
+      Ms(30000)));
+  std::string uid2 = CreateProbe("probe:v2");
+  auto recreated = std::chrono::steady_clock::now();
+  ASSERT_NE(uid1, uid2);
+  ASSERT_TRUE(WaitFor([&] { return ProbeImage() == "probe:v2" && ProbeOwnerUid() == uid2; },
+                      Ms(30000), Ms(50)))
+      << checkpointer_->Output();
+  int64_t ms = Since(recreated);
+  std::cout << "checkpoint of the re-created pod " << ms << " ms after its creation" << std::endl;
+  RecordProperty("recreate_convergence_ms", static_cast<int>(ms));
+  std::string token2 = Read(ProbeToken());
+  EXPECT_NE(token2, token1);
+  kube::Json review = Review(token2);
+  EXPECT_EQ(review.value("authenticated", false), true) << review.dump();
+  EXPECT_EQ(review["user"]["extra"]["authentication.kubernetes.io/pod-uid"],
+            kube::Json::array({uid2}))
+      << review.dump();
+  EXPECT_NE(Review(token1).value("authenticated", false), true) << "bound to the deleted pod";
+  // It stays in place: not removed after the grace period as the deleted pod's would be.
+  std::this_thread::sleep_for(Ms(7000));
+  EXPECT_EQ(ProbeOwnerUid(), uid2) << checkpointer_->Output();
+  StopCheckpointer();
+}
+
+// The token of a checkpointed pod is renewed while the API server answers (here every 5 s with
+// --token-max-age; by default at 80% of its life, at least 8 minutes), each renewal accepted by
+// the API server; kept while the API server is away and accepted when it is back; the parent
+// deleted, the checkpoint and its token files go after the grace period.
+TEST_F(CheckpointE2ETest, TokenIsRenewedAndGoesWithItsParent) {
+  StartCheckpointer({"--token-max-age=5s"});
+  std::string uid = CreateProbe("probe:v1");
+  ASSERT_TRUE(WaitFor([&] { return fs::exists(ProbeToken()); }, Ms(30000)))
+      << checkpointer_->Output();
+  std::string token1 = Read(ProbeToken());
+  auto written = std::chrono::steady_clock::now();
+  EXPECT_EQ(Mode(ProbeToken()), 0600u);
+  EXPECT_EQ(Review(token1).value("authenticated", false), true);
+  ASSERT_TRUE(WaitFor([&] { return Read(ProbeToken()) != token1; }, Ms(60000), Ms(100)))
+      << checkpointer_->Output();
+  std::cout << "token renewed " << Since(written) << " ms after it was written (--token-max-age=5s)"
+            << std::endl;
+  std::string token2 = Read(ProbeToken());
+  ASSERT_FALSE(token2.empty());
+  EXPECT_EQ(Mode(ProbeToken()), 0600u);
+  kube::Json review = Review(token2);
+  EXPECT_EQ(review.value("authenticated", false), true) << review.dump();
+  EXPECT_EQ(review["user"]["extra"]["authentication.kubernetes.io/pod-uid"],
+            kube::Json::array({uid}))
+      << review.dump();
+  EXPECT_NE(checkpointer_->Output().find("checkpoint kube-system/" + std::string(kProbe) +
+                                         ": token of service account default"),
+            std::string::npos);
+
+  // The API server away: nothing renews the token, the checkpoint keeps the last one; back, the
+  // API server accepts the token the checkpoint holds, and renewals go on.
+  ASSERT_TRUE(tb_->Script("stop", {"apiserver"}).ok());
+  std::this_thread::sleep_for(Ms(2000));  // a write under way when it stopped is done
+  std::string kept = Read(ProbeToken());
+  std::this_thread::sleep_for(Ms(12000));  // more than twice --token-max-age
+  EXPECT_EQ(Read(ProbeToken()), kept) << "kept while the API server is away";
+  ASSERT_TRUE(tb_->Script("start", {"apiserver"}).ok());
+  kube::Json back = Review(Read(ProbeToken()));
+  EXPECT_EQ(back.value("authenticated", false), true) << back.dump();
+  ASSERT_TRUE(WaitFor([&] { return Read(ProbeToken()) != kept; }, Ms(60000), Ms(100)))
+      << checkpointer_->Output();
+  EXPECT_EQ(Review(Read(ProbeToken())).value("authenticated", false), true);
+
+  ASSERT_TRUE(
+      Kubectl({"-n", "kube-system", "delete", "pod", kProbe, "--grace-period=0", "--force"}).ok());
+  ASSERT_TRUE(WaitFor([&] { return !fs::exists(Inactive(kProbe)) && !fs::exists(ProbeToken()); },
+                      Ms(60000)))
+      << checkpointer_->Output();
+  EXPECT_FALSE(fs::exists(secrets_ / "kube-system" / kProbe));
+  StopCheckpointer();
+}
+
+// 410 Gone from a real etcd compaction. The API server runs without its watch cache, so a watch
+// is served by etcd itself and only a compaction can make its resourceVersion too old. While the
+// checkpointer is frozen (SIGSTOP), the API server restarts (its watch connection is gone), the
+// parent's spec changes and etcd is compacted past that change: the checkpointer's resumed watch
+// gets 410 Gone, and only a relist can show it the change.
+class CheckpointEtcdWatchE2ETest : public CheckpointE2ETest {
+ protected:
+  CheckpointEtcdWatchE2ETest() { apiserver_args_ = {"--watch-cache=false"}; }
+};
+
+TEST_F(CheckpointEtcdWatchE2ETest, GoneAfterEtcdCompactionRelistsAndConverges) {
+  StartCheckpointer();
+  CreateProbe("probe:v1");
+  ASSERT_TRUE(WaitFor([&] { return ProbeImage() == "probe:v1"; }, Ms(30000)))
+      << checkpointer_->Output();
+  checkpointer_->Signal(SIGSTOP);
+  ASSERT_TRUE(tb_->Script("stop", {"apiserver"}).ok());
+  ASSERT_TRUE(tb_->Script("start", {"apiserver"}).ok());
+  ASSERT_TRUE(
+      Kubectl({"-n", "kube-system", "set", "image", std::string("pod/") + kProbe, "probe=probe:v2"})
+          .ok());
+  auto put = kube::ParseJson(Etcdctl({"put", "/lifeboat-e2e/compact-here", "x", "-w", "json"}));
+  ASSERT_TRUE(put.ok());
+  int64_t revision = (*put)["header"].value("revision", int64_t{0});
+  ASSERT_GT(revision, 0);
+  Etcdctl({"compact", std::to_string(revision)});
+  checkpointer_->Signal(SIGCONT);
+  auto resumed = std::chrono::steady_clock::now();
+  ASSERT_TRUE(WaitFor([&] { return ProbeImage() == "probe:v2"; }, Ms(30000), Ms(50)))
+      << checkpointer_->Output();
+  int64_t ms = Since(resumed);
+  std::cout << "checkpoint updated " << ms
+            << " ms after the checkpointer resumed (410 Gone, relist)" << std::endl;
+  RecordProperty("gone_convergence_ms", static_cast<int>(ms));
+  std::string out = checkpointer_->Output();
+  auto gone = out.find("code 410); listing again");
+  if (gone != std::string::npos) {
+    auto bol = out.rfind('\n', gone);
+    std::cout << out.substr(bol + 1, out.find('\n', gone) - bol - 1) << std::endl;
+  }
+  EXPECT_NE(gone, std::string::npos) << "the 410 path was taken:\n" << out;
   EXPECT_EQ(Read(Active(self_pod_)), Read(Inactive(self_pod_)));
   StopCheckpointer();
 }
