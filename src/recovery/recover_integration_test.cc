@@ -55,7 +55,8 @@ class RecoverFromApiServerTest : public ::testing::Test {
     auto out = testbed_->Kubectl({"-n", "kube-system", "get", "secret", name, "-o", "json"});
     EXPECT_TRUE(out.ok()) << out.status();
     std::map<std::string, std::string> data;
-    for (auto& [k, v] : Json::parse(*out)["data"].items()) {
+    Json secret = Json::parse(*out);  // the loop below reads into it: it must outlive the loop
+    for (auto& [k, v] : secret["data"].items()) {
       std::string bytes;
       EXPECT_TRUE(absl::Base64Unescape(v.get<std::string>(), &bytes));
       data[k] = bytes;
